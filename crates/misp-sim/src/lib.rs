@@ -1,0 +1,1 @@
+//! An in-memory MISP stand-in (stub: being written).

@@ -1,0 +1,1 @@
+//! The `misp_create_attribute` function (stub: being written).

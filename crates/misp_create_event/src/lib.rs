@@ -1,0 +1,1 @@
+//! The `misp_create_event` function (stub: being written).

@@ -1,0 +1,1 @@
+//! The `misp_create_sighting` function (stub: being written).

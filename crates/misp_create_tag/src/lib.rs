@@ -1,0 +1,1 @@
+//! The `misp_create_tag` function (stub: being written).

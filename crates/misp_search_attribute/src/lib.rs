@@ -1,0 +1,1 @@
+//! The `misp_search_attribute` function (stub: being written).

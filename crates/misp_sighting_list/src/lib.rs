@@ -1,0 +1,1 @@
+//! The `misp_sighting_list` function (stub: being written).

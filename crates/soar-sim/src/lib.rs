@@ -1,0 +1,1 @@
+//! A SOAR stand-in (stub: being written).
