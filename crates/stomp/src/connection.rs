@@ -1,0 +1,754 @@
+//! Connecting to a broker, and the sender and receiver handles over one connection's tasks.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_rustls::TlsConnector;
+use tokio_util::codec::{Framed, FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::{StompCodec, StompItem};
+use crate::error::StompError;
+use crate::frame::Frame;
+use crate::tls;
+
+/// Where and how to connect. There is deliberately no `Default`: every field is a decision.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// The broker's host name or IP address.
+    pub host: String,
+    /// The broker's STOMP port.
+    pub port: u16,
+    /// TLS settings; `None` for plain TCP.
+    pub tls: Option<TlsOptions>,
+    /// The `login` header; when empty, neither `login` nor `passcode` is sent.
+    pub login: String,
+    /// The `passcode` header. Never printed by `Debug`.
+    pub passcode: String,
+    /// The `host` header of CONNECT (ActiveMQ ignores it; RabbitMQ reads it as the vhost).
+    pub vhost: String,
+    /// `(cx, cy)` of the CONNECT `heart-beat` header in milliseconds: how often we can send
+    /// heart-beats and how often we want them; 0 means never. resilient-circuits uses `(0, 15000)`.
+    pub heart_beat: (u64, u64),
+    /// Limit for TCP connect, TLS handshake and CONNECT/CONNECTED together; also how long
+    /// [`StompSender::disconnect`] waits for the broker's receipt.
+    pub connect_timeout: Duration,
+    /// The largest frame accepted from the broker, in bytes (head, body and NUL).
+    pub max_frame_size: usize,
+}
+
+/// TLS settings of a connection.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// PEM file with the CA certificates to trust; `None` for the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// `false` accepts any certificate (the caller should log a warning).
+    pub verify: bool,
+    /// The name sent as SNI and checked against the certificate (a DNS name or an IP address).
+    pub server_name: String,
+}
+
+/// The `ack` mode of a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// The broker considers a message consumed once sent.
+    Auto,
+    /// `ACK` acknowledges the message and all earlier ones of the subscription.
+    Client,
+    /// `ACK` acknowledges only the one message; what resilient-circuits uses.
+    ClientIndividual,
+}
+
+/// What the broker said in CONNECTED.
+#[derive(Debug, Clone)]
+pub struct ConnectedInfo {
+    /// The `version` header (`1.2` for ActiveMQ).
+    pub version: String,
+    /// The `server` header, such as `ActiveMQ/5.17.2`.
+    pub server: Option<String>,
+    /// The `session` header.
+    pub session: Option<String>,
+    /// The negotiated heart-beats in milliseconds: `(we send every, the broker sends every)`;
+    /// 0 means off. The connection is declared dead after twice the second value of silence.
+    pub heart_beat: (u64, u64),
+    /// The whole CONNECTED frame.
+    pub frame: Frame,
+}
+
+/// Sends frames over the connection. Cheap to clone; all clones share one writer task.
+///
+/// Every method waits until its frame has been written to the socket, and returns an error
+/// if the connection has ended, so an unsent frame is never silently lost (a written one can
+/// still be lost with the connection unless it asked for a receipt).
+#[derive(Debug, Clone)]
+pub struct StompSender {
+    shared: Arc<Shared>,
+    requests: mpsc::Sender<WriteRequest>,
+    _handles: Arc<HandleGuard>,
+}
+
+/// Receives the broker's MESSAGE frames.
+#[derive(Debug)]
+pub struct StompReceiver {
+    shared: Arc<Shared>,
+    messages: mpsc::UnboundedReceiver<Result<Frame, StompError>>,
+    _handles: Arc<HandleGuard>,
+}
+
+/// Opens a connection: TCP, optional TLS, then CONNECT and CONNECTED.
+///
+/// On success, two tasks run until the connection ends: one writes frames and heart-beats,
+/// the other reads frames, hands MESSAGE frames to the [`StompReceiver`], resolves receipts
+/// and watches the broker's heart-beats. The connection ends when the broker closes it, sends
+/// ERROR, stays silent for twice its heart-beat interval, on an I/O error, on
+/// [`StompSender::disconnect`], or when every sender and the receiver have been dropped.
+pub async fn connect(
+    options: ConnectOptions,
+) -> Result<(StompSender, StompReceiver, ConnectedInfo), StompError> {
+    let addr = format!("{}:{}", options.host, options.port);
+    match tokio::time::timeout(options.connect_timeout, handshake(&options, &addr)).await {
+        Ok(result) => result,
+        Err(_elapsed) => Err(StompError::ConnectTimeout {
+            addr,
+            timeout: options.connect_timeout,
+        }),
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("login", &self.login)
+            .field("passcode", &"<redacted>")
+            .field("vhost", &self.vhost)
+            .field("heart_beat", &self.heart_beat)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_frame_size", &self.max_frame_size)
+            .finish()
+    }
+}
+
+impl AckMode {
+    /// The value of the SUBSCRIBE `ack` header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AckMode::Auto => "auto",
+            AckMode::Client => "client",
+            AckMode::ClientIndividual => "client-individual",
+        }
+    }
+}
+
+impl StompSender {
+    /// Sends `body` to `destination` with `content-length` and the extra headers.
+    pub async fn send(
+        &self,
+        destination: &str,
+        extra_headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<(), StompError> {
+        self.send_frame(send_frame(destination, extra_headers, body.into()))
+            .await
+    }
+
+    /// Like [`StompSender::send`], then waits for the broker's RECEIPT, which ActiveMQ sends
+    /// once the message is accepted. Has no timeout of its own; wrap it in one if needed.
+    pub async fn send_with_receipt(
+        &self,
+        destination: &str,
+        extra_headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<(), StompError> {
+        self.send_frame_with_receipt(send_frame(destination, extra_headers, body.into()))
+            .await
+    }
+
+    /// Subscribes to `destination` under subscription `id`.
+    /// resilient-circuits uses the destination as the id, `ClientIndividual`, and
+    /// `activemq.prefetchSize` as an extra header.
+    pub async fn subscribe(
+        &self,
+        id: &str,
+        destination: &str,
+        ack_mode: AckMode,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<(), StompError> {
+        let mut frame = Frame::new("SUBSCRIBE")
+            .with_header("destination", destination)
+            .with_header("id", id)
+            .with_header("ack", ack_mode.as_str());
+        for (name, value) in extra_headers {
+            frame = frame.with_header(*name, *value);
+        }
+        self.send_frame(frame).await
+    }
+
+    /// Ends subscription `id`.
+    pub async fn unsubscribe(&self, id: &str) -> Result<(), StompError> {
+        self.send_frame(Frame::new("UNSUBSCRIBE").with_header("id", id))
+            .await
+    }
+
+    /// Acknowledges a message; `id` is the value of its `ack` header ([`crate::ACK_HEADER`]).
+    pub async fn ack(&self, id: &str) -> Result<(), StompError> {
+        self.send_frame(Frame::new("ACK").with_header("id", id))
+            .await
+    }
+
+    /// Rejects a message; `id` is the value of its `ack` header.
+    pub async fn nack(&self, id: &str) -> Result<(), StompError> {
+        self.send_frame(Frame::new("NACK").with_header("id", id))
+            .await
+    }
+
+    /// Writes any frame as it is.
+    pub async fn send_frame(&self, frame: Frame) -> Result<(), StompError> {
+        if self.shared.ended.is_cancelled() {
+            return Err(self.shared.not_connected());
+        }
+        let (done, written) = oneshot::channel();
+        if self
+            .requests
+            .send(WriteRequest { frame, done })
+            .await
+            .is_err()
+        {
+            return Err(self.shared.not_connected());
+        }
+        match written.await {
+            Ok(result) => result,
+            Err(_dropped) => Err(self.shared.not_connected()),
+        }
+    }
+
+    /// Writes a frame with a fresh `receipt` header and waits for the matching RECEIPT.
+    pub async fn send_frame_with_receipt(&self, frame: Frame) -> Result<(), StompError> {
+        let (receipt_id, receipt) = self.shared.register_receipt()?;
+        self.send_frame(frame.with_header("receipt", receipt_id))
+            .await?;
+        match receipt.await {
+            Ok(result) => result,
+            Err(_dropped) => Err(self.shared.not_connected()),
+        }
+    }
+
+    /// Sends DISCONNECT with a receipt, waits for the receipt up to the connect timeout, then
+    /// closes the connection whatever happened. Returns `Ok` at once if it had already ended.
+    pub async fn disconnect(&self) -> Result<(), StompError> {
+        if self.shared.ended.is_cancelled() {
+            return Ok(());
+        }
+        self.shared.disconnecting.store(true, Ordering::SeqCst);
+        let timeout = self.shared.disconnect_timeout;
+        let result = tokio::time::timeout(
+            timeout,
+            self.send_frame_with_receipt(Frame::new("DISCONNECT")),
+        )
+        .await;
+        self.shared.finish(StompError::Disconnected {
+            addr: self.shared.addr.clone(),
+        });
+        match result {
+            Ok(Ok(())) => Ok(()),
+            // The broker closes the socket right after the receipt; losing that race is fine.
+            Ok(Err(StompError::NotConnected { .. } | StompError::Disconnected { .. })) => Ok(()),
+            Ok(Err(error)) => Err(error),
+            Err(_elapsed) => Err(StompError::ReceiptTimeout {
+                addr: self.shared.addr.clone(),
+                what: "DISCONNECT",
+                timeout,
+            }),
+        }
+    }
+
+    /// Whether the connection is still up, as far as this process knows.
+    pub fn is_connected(&self) -> bool {
+        !self.shared.ended.is_cancelled()
+    }
+
+    /// The broker's `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+}
+
+impl StompReceiver {
+    /// The next MESSAGE frame. When the connection ends this returns the reason once (such as
+    /// [`StompError::HeartbeatTimeout`], [`StompError::Closed`] or [`StompError::ServerError`]),
+    /// then [`StompError::NotConnected`]. Cancel-safe, so it can be used in `select!`.
+    ///
+    /// Messages are queued without a bound: the broker's prefetch (`activemq.prefetchSize`
+    /// with client acks) is what limits them.
+    pub async fn next_message(&mut self) -> Result<Frame, StompError> {
+        match self.messages.recv().await {
+            Some(result) => result,
+            None => Err(self.shared.not_connected()),
+        }
+    }
+
+    /// The broker's `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.shared.addr
+    }
+}
+
+/// Anything a connection can run over: a TCP stream or a TLS stream over one.
+trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
+
+type BoxedTransport = Box<dyn Transport>;
+
+#[derive(Debug)]
+struct WriteRequest {
+    frame: Frame,
+    done: oneshot::Sender<Result<(), StompError>>,
+}
+
+/// State shared by the handles and the two tasks of one connection.
+#[derive(Debug)]
+struct Shared {
+    addr: String,
+    /// Cancelled when the connection has ended, for whatever reason.
+    ended: CancellationToken,
+    disconnecting: AtomicBool,
+    disconnect_timeout: Duration,
+    next_receipt: AtomicU64,
+    state: Mutex<SharedState>,
+}
+
+#[derive(Debug)]
+struct SharedState {
+    /// Why the connection ended, for errors returned after the fact.
+    end_reason: Option<String>,
+    /// Taken (dropped) when the connection ends, so the receiver sees the end.
+    messages: Option<mpsc::UnboundedSender<Result<Frame, StompError>>>,
+    receipts: HashMap<String, oneshot::Sender<Result<(), StompError>>>,
+}
+
+/// Ends the connection when the last sender clone and the receiver have both been dropped.
+#[derive(Debug)]
+struct HandleGuard {
+    shared: Arc<Shared>,
+}
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        self.shared.finish(StompError::Disconnected {
+            addr: self.shared.addr.clone(),
+        });
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, SharedState> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters here, so a poisoned lock is still used.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records the end of the connection once: the receiver gets `error`, waiters for
+    /// receipts get `NotConnected`, and both tasks stop.
+    fn finish(&self, error: StompError) {
+        let mut state = self.lock();
+        if state.end_reason.is_none() {
+            tracing::debug!(addr = %self.addr, reason = %error, "stomp connection ended");
+            state.end_reason = Some(error.to_string());
+            if let Some(messages) = state.messages.take() {
+                let _receiver_gone = messages.send(Err(error));
+            }
+            state.receipts.clear();
+        }
+        drop(state);
+        self.ended.cancel();
+    }
+
+    fn deliver(&self, frame: Frame) {
+        if let Some(messages) = &self.lock().messages {
+            let _receiver_gone = messages.send(Ok(frame));
+        }
+    }
+
+    fn not_connected(&self) -> StompError {
+        let reason = self.lock().end_reason.clone();
+        StompError::NotConnected {
+            addr: self.addr.clone(),
+            reason: reason.unwrap_or_else(|| "the connection has ended".to_owned()),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn register_receipt(
+        &self,
+    ) -> Result<(String, oneshot::Receiver<Result<(), StompError>>), StompError> {
+        let id = format!(
+            "soar-stomp-{}",
+            self.next_receipt.fetch_add(1, Ordering::Relaxed)
+        );
+        let (sender, receiver) = oneshot::channel();
+        let mut state = self.lock();
+        if state.end_reason.is_some() {
+            drop(state);
+            return Err(self.not_connected());
+        }
+        state.receipts.insert(id.clone(), sender);
+        Ok((id, receiver))
+    }
+
+    fn complete_receipt(&self, receipt_id: &str, result: Result<(), StompError>) {
+        if let Some(waiter) = self.lock().receipts.remove(receipt_id) {
+            let _waiter_gone = waiter.send(result);
+        }
+    }
+}
+
+async fn handshake(
+    options: &ConnectOptions,
+    addr: &str,
+) -> Result<(StompSender, StompReceiver, ConnectedInfo), StompError> {
+    // Check the TLS settings before touching the network, so a bad CA file is reported as such.
+    let tls_config = match &options.tls {
+        None => None,
+        Some(tls_options) => {
+            Some(
+                tls::client_config(tls_options).map_err(|reason| StompError::TlsConfig {
+                    addr: addr.to_owned(),
+                    reason,
+                })?,
+            )
+        }
+    };
+    let tcp = TcpStream::connect((options.host.as_str(), options.port))
+        .await
+        .map_err(|source| StompError::Connect {
+            addr: addr.to_owned(),
+            source,
+        })?;
+    // Frames are written whole; waiting to coalesce them only adds latency.
+    let _ = tcp.set_nodelay(true);
+    let transport: BoxedTransport = match tls_config {
+        None => Box::new(tcp),
+        Some((config, server_name)) => Box::new(
+            TlsConnector::from(config)
+                .connect(server_name, tcp)
+                .await
+                .map_err(|source| StompError::TlsHandshake {
+                    addr: addr.to_owned(),
+                    source,
+                })?,
+        ),
+    };
+
+    let mut framed = Framed::new(transport, StompCodec::new(options.max_frame_size));
+    framed
+        .send(connect_frame(options))
+        .await
+        .map_err(|error| StompError::from_codec(addr, error))?;
+    let connected = loop {
+        match framed.next().await {
+            None => {
+                return Err(StompError::Closed {
+                    addr: addr.to_owned(),
+                });
+            }
+            Some(Err(error)) => return Err(StompError::from_codec(addr, error)),
+            Some(Ok(StompItem::HeartBeat)) => continue,
+            Some(Ok(StompItem::Frame(frame))) => match frame.command.as_str() {
+                "CONNECTED" => break frame,
+                "ERROR" => return Err(server_error(addr, &frame)),
+                _ => {
+                    return Err(StompError::UnexpectedFrame {
+                        addr: addr.to_owned(),
+                        command: frame.command,
+                    });
+                }
+            },
+        }
+    };
+    let heart_beat = negotiate_heart_beat(options.heart_beat, connected.header("heart-beat"));
+    let info = ConnectedInfo {
+        version: connected.header("version").unwrap_or("1.0").to_owned(),
+        server: connected.header("server").map(str::to_owned),
+        session: connected.header("session").map(str::to_owned),
+        heart_beat,
+        frame: connected,
+    };
+    tracing::debug!(
+        addr,
+        version = %info.version,
+        server = info.server.as_deref().unwrap_or(""),
+        send_heart_beat_ms = heart_beat.0,
+        receive_heart_beat_ms = heart_beat.1,
+        "stomp connected"
+    );
+
+    let parts = framed.into_parts();
+    let (read_half, write_half) = tokio::io::split(parts.io);
+    // Bytes the broker sent right after CONNECTED are already buffered: keep them.
+    let mut reader = FramedRead::new(read_half, parts.codec);
+    reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
+    let writer = FramedWrite::new(write_half, StompCodec::new(options.max_frame_size));
+
+    let (message_sender, messages) = mpsc::unbounded_channel();
+    let (requests, request_receiver) = mpsc::channel(64);
+    let shared = Arc::new(Shared {
+        addr: addr.to_owned(),
+        ended: CancellationToken::new(),
+        disconnecting: AtomicBool::new(false),
+        disconnect_timeout: options.connect_timeout,
+        next_receipt: AtomicU64::new(1),
+        state: Mutex::new(SharedState {
+            end_reason: None,
+            messages: Some(message_sender),
+            receipts: HashMap::new(),
+        }),
+    });
+    let handles = Arc::new(HandleGuard {
+        shared: shared.clone(),
+    });
+    // Send well within the broker's expected interval so scheduling delays never look like
+    // a dead client.
+    let send_every = (heart_beat.0 > 0).then(|| Duration::from_millis(heart_beat.0) / 2);
+    let silence_limit = (heart_beat.1 > 0).then(|| Duration::from_millis(heart_beat.1) * 2);
+    tokio::spawn(write_loop(
+        shared.clone(),
+        writer,
+        request_receiver,
+        send_every,
+    ));
+    tokio::spawn(read_loop(shared.clone(), reader, silence_limit));
+
+    let sender = StompSender {
+        shared: shared.clone(),
+        requests,
+        _handles: handles.clone(),
+    };
+    let receiver = StompReceiver {
+        shared,
+        messages,
+        _handles: handles,
+    };
+    Ok((sender, receiver, info))
+}
+
+fn connect_frame(options: &ConnectOptions) -> Frame {
+    let mut frame = Frame::new("CONNECT")
+        .with_header("accept-version", "1.2")
+        .with_header("host", options.vhost.as_str());
+    if !options.login.is_empty() {
+        frame = frame
+            .with_header("login", options.login.as_str())
+            .with_header("passcode", options.passcode.as_str());
+    }
+    frame.with_header(
+        "heart-beat",
+        format!("{},{}", options.heart_beat.0, options.heart_beat.1),
+    )
+}
+
+fn send_frame(destination: &str, extra_headers: &[(&str, &str)], body: Bytes) -> Frame {
+    let mut frame = Frame::new("SEND").with_header("destination", destination);
+    for (name, value) in extra_headers {
+        frame = frame.with_header(*name, *value);
+    }
+    frame.with_body(body)
+}
+
+fn server_error(addr: &str, frame: &Frame) -> StompError {
+    StompError::ServerError {
+        addr: addr.to_owned(),
+        message: frame.header("message").unwrap_or_default().to_owned(),
+        body: frame.body_text(),
+    }
+}
+
+/// STOMP 1.2 negotiation: each direction is the larger of the two wishes, or off if either
+/// side said 0. Returns `(we send every, the broker sends every)` in milliseconds.
+pub(crate) fn negotiate_heart_beat(ours: (u64, u64), theirs: Option<&str>) -> (u64, u64) {
+    let (client_send, client_want) = ours;
+    let (server_send, server_want) = theirs
+        .and_then(|value| value.split_once(','))
+        .and_then(|(send, want)| Some((send.trim().parse().ok()?, want.trim().parse().ok()?)))
+        .unwrap_or((0u64, 0u64));
+    let direction = |can: u64, want: u64| {
+        if can == 0 || want == 0 {
+            0
+        } else {
+            can.max(want)
+        }
+    };
+    (
+        direction(client_send, server_want),
+        direction(server_send, client_want),
+    )
+}
+
+async fn write_loop(
+    shared: Arc<Shared>,
+    mut writer: FramedWrite<WriteHalf<BoxedTransport>, StompCodec>,
+    mut requests: mpsc::Receiver<WriteRequest>,
+    send_every: Option<Duration>,
+) {
+    let mut last_write = Instant::now();
+    let mut senders_alive = true;
+    loop {
+        let heart_beat_due = send_every.map(|every| last_write + every);
+        let request = tokio::select! {
+            biased;
+            () = shared.ended.cancelled() => break,
+            request = requests.recv(), if senders_alive => match request {
+                Some(request) => request,
+                // The receiver may still be in use, so keep the heart-beats going.
+                None => {
+                    senders_alive = false;
+                    continue;
+                }
+            },
+            () = sleep_until_optional(heart_beat_due) => {
+                if let Err(error) = writer.send(StompItem::HeartBeat).await {
+                    shared.finish(StompError::from_codec(&shared.addr, error));
+                    break;
+                }
+                last_write = Instant::now();
+                continue;
+            }
+        };
+        match writer.send(request.frame).await {
+            Ok(()) => {
+                last_write = Instant::now();
+                let _caller_gone = request.done.send(Ok(()));
+            }
+            // Encoding fails before anything is buffered, so the connection is still fine.
+            Err(error @ crate::CodecError::Unencodable { .. }) => {
+                let _caller_gone = request
+                    .done
+                    .send(Err(StompError::from_codec(&shared.addr, error)));
+            }
+            Err(error) => {
+                shared.finish(StompError::from_codec(&shared.addr, error));
+                let _caller_gone = request.done.send(Err(shared.not_connected()));
+                break;
+            }
+        }
+    }
+    // Queued requests are dropped here, so their callers get `NotConnected`.
+    requests.close();
+    // Shut down our side (TLS close_notify, TCP FIN); a dead peer must not hold us up.
+    let close = SinkExt::<StompItem>::close(&mut writer);
+    let _ = tokio::time::timeout(Duration::from_secs(1), close).await;
+}
+
+async fn read_loop(
+    shared: Arc<Shared>,
+    mut reader: FramedRead<ReadHalf<BoxedTransport>, StompCodec>,
+    silence_limit: Option<Duration>,
+) {
+    let addr = shared.addr.clone();
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = shared.ended.cancelled() => return,
+            next = next_with_optional_timeout(&mut reader, silence_limit) => next,
+        };
+        let disconnecting = shared.disconnecting.load(Ordering::SeqCst);
+        let item = match next {
+            Err(silent_for) => {
+                shared.finish(StompError::HeartbeatTimeout {
+                    addr: addr.clone(),
+                    silent_for,
+                });
+                return;
+            }
+            Ok(None) | Ok(Some(Err(_))) if disconnecting => {
+                shared.finish(StompError::Disconnected { addr: addr.clone() });
+                return;
+            }
+            Ok(None) => {
+                shared.finish(StompError::Closed { addr: addr.clone() });
+                return;
+            }
+            Ok(Some(Err(error))) => {
+                shared.finish(StompError::from_codec(&addr, error));
+                return;
+            }
+            Ok(Some(Ok(item))) => item,
+        };
+        let frame = match item {
+            StompItem::HeartBeat => continue,
+            StompItem::Frame(frame) => frame,
+        };
+        match frame.command.as_str() {
+            "MESSAGE" => shared.deliver(frame),
+            "RECEIPT" => {
+                if let Some(receipt_id) = frame.header("receipt-id") {
+                    shared.complete_receipt(receipt_id, Ok(()));
+                }
+            }
+            "ERROR" => {
+                if let Some(receipt_id) = frame.header("receipt-id") {
+                    shared.complete_receipt(receipt_id, Err(server_error(&addr, &frame)));
+                }
+                shared.finish(server_error(&addr, &frame));
+                return;
+            }
+            other => tracing::debug!(addr, command = other, "ignoring unexpected stomp frame"),
+        }
+    }
+}
+
+/// The next item, or `Err(limit)` if nothing at all arrived within `limit`.
+async fn next_with_optional_timeout(
+    reader: &mut FramedRead<ReadHalf<BoxedTransport>, StompCodec>,
+    limit: Option<Duration>,
+) -> Result<Option<Result<StompItem, crate::CodecError>>, Duration> {
+    match limit {
+        None => Ok(reader.next().await),
+        Some(limit) => tokio::time::timeout(limit, reader.next())
+            .await
+            .map_err(|_elapsed| limit),
+    }
+}
+
+async fn sleep_until_optional(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::negotiate_heart_beat;
+
+    #[test]
+    fn heart_beat_negotiation_takes_the_larger_wish_and_zero_means_off() {
+        // resilient-circuits against ActiveMQ: the broker sends every 15 s, we send nothing.
+        assert_eq!(
+            negotiate_heart_beat((0, 15000), Some("15000,0")),
+            (0, 15000)
+        );
+        assert_eq!(
+            negotiate_heart_beat((1000, 1000), Some("5000,2000")),
+            (2000, 5000)
+        );
+        assert_eq!(
+            negotiate_heart_beat((1000, 0), Some("5000,2000")),
+            (2000, 0)
+        );
+        assert_eq!(negotiate_heart_beat((1000, 1000), None), (0, 0));
+        assert_eq!(negotiate_heart_beat((1000, 1000), Some("garbage")), (0, 0));
+    }
+}
