@@ -1,0 +1,773 @@
+//! [`MispClient`]: the typed MISP calls fn_misp makes, over one pooled reqwest client, with
+//! MISP's answers classified into [`MispError`] and safe requests retried.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tracing::Instrument;
+
+use super::config::without_password;
+use super::{
+    CertificateCheck, MispConfig, MispError, NewAttribute, NewEvent, NewSighting, RetryClass,
+};
+use crate::config::ConfigError;
+
+/// The shared MISP client.
+#[derive(Clone)]
+pub struct MispClient {
+    config: MispConfig,
+    http: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+/// How long to wait between attempts of a request that is safe to repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// The first back-off; each later one doubles, with jitter.
+    pub base_delay: Duration,
+    /// No back-off is longer than this.
+    pub max_delay: Duration,
+    /// A `Retry-After` longer than this ends the retries instead of waiting.
+    pub max_retry_after: Duration,
+}
+
+impl RetryPolicy {
+    /// 0.5 s doubling to at most 10 s; a server asking for more than 60 s is not waited for.
+    pub const STANDARD: RetryPolicy = RetryPolicy {
+        base_delay: Duration::from_millis(500),
+        max_delay: Duration::from_secs(10),
+        max_retry_after: Duration::from_secs(60),
+    };
+}
+
+/// Whether a request may be sent again after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeat {
+    /// Reads and searches: repeating cannot change anything.
+    Safe,
+    /// Creates: a lost answer does not mean MISP did not act.
+    Never,
+}
+
+impl std::fmt::Debug for MispClient {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("MispClient")
+            .field("config", &self.config)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MispClient {
+    pub fn new(config: MispConfig) -> Result<MispClient, MispError> {
+        crate::tls::install_crypto_provider();
+        let mut headers = HeaderMap::new();
+        let mut authorization = HeaderValue::from_str(config.key.expose()).map_err(|_| {
+            // Not echoing the value: it is the key.
+            MispError::Config(ConfigError::Parse {
+                origin: "[fn_misp]".to_string(),
+                message: "misp_key contains characters that cannot go in an HTTP header"
+                    .to_string(),
+            })
+        })?;
+        authorization.set_sensitive(true);
+        headers.insert(header::AUTHORIZATION, authorization);
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("soar-misp-rs/", env!("CARGO_PKG_VERSION")))
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            // A redirect means MISP took us for a browser (login page); say so instead.
+            .redirect(reqwest::redirect::Policy::none());
+        match &config.certificate_check {
+            CertificateCheck::System => {}
+            CertificateCheck::CaFile(path) => {
+                let pem = std::fs::read(path).map_err(|error| {
+                    MispError::Config(ConfigError::Read {
+                        origin: path.display().to_string(),
+                        message: error.to_string(),
+                    })
+                })?;
+                let certificates =
+                    reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
+                        MispError::Config(ConfigError::Parse {
+                            origin: path.display().to_string(),
+                            message: format!("not a PEM CA bundle: {error}"),
+                        })
+                    })?;
+                if certificates.is_empty() {
+                    return Err(MispError::Config(ConfigError::Parse {
+                        origin: path.display().to_string(),
+                        message: "holds no PEM certificate".to_string(),
+                    }));
+                }
+                builder = builder.tls_certs_only(certificates);
+            }
+            CertificateCheck::Off => {
+                tracing::warn!(
+                    url = %without_password(config.url.as_str()),
+                    "verify_cert=false: MISP's certificate is not checked"
+                );
+                builder = builder.tls_danger_accept_invalid_certs(true);
+            }
+        }
+        if let Some(proxy) = &config.http_proxy {
+            builder = builder.proxy(
+                reqwest::Proxy::http(proxy).map_err(|error| proxy_error("http_proxy", error))?,
+            );
+        }
+        if let Some(proxy) = &config.https_proxy {
+            builder = builder.proxy(
+                reqwest::Proxy::https(proxy).map_err(|error| proxy_error("https_proxy", error))?,
+            );
+        }
+        let http = builder.build().map_err(|error| {
+            MispError::Config(ConfigError::Parse {
+                origin: "[fn_misp]".to_string(),
+                message: format!("cannot build the HTTP client: {}", error_chain(&error)),
+            })
+        })?;
+        Ok(MispClient {
+            config,
+            http,
+            retry: RetryPolicy::STANDARD,
+        })
+    }
+
+    /// The same client with other back-off delays (tests use short ones).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> MispClient {
+        self.retry = retry;
+        self
+    }
+
+    pub fn config(&self) -> &MispConfig {
+        &self.config
+    }
+
+    /// `POST /events/add`; MISP's `{"Event": …}`.
+    pub async fn add_event(&self, event: &NewEvent) -> Result<Value, MispError> {
+        let mut fields = Map::new();
+        fields.insert("info".to_string(), json!(event.info));
+        // PyMISP sends these as strings; MISP fills in its defaults for absent ones.
+        for (name, value) in [
+            ("distribution", event.distribution),
+            ("threat_level_id", event.threat_level_id),
+            ("analysis", event.analysis),
+        ] {
+            if let Some(value) = value {
+                fields.insert(name.to_string(), json!(value.to_string()));
+            }
+        }
+        let body = json!({"Event": fields});
+        let answer = self
+            .call(Method::POST, &["events", "add"], Some(&body), Repeat::Never)
+            .await?;
+        check_shape::<EventEnvelope>("/events/add", &answer)?;
+        Ok(answer)
+    }
+
+    /// `GET /events/view/{id}`; MISP's `{"Event": …}`.
+    pub async fn get_event(&self, event_id: &str) -> Result<Value, MispError> {
+        let answer = self
+            .call(
+                Method::GET,
+                &["events", "view", event_id],
+                None,
+                Repeat::Safe,
+            )
+            .await?;
+        check_shape::<EventEnvelope>("/events/view", &answer)?;
+        Ok(answer)
+    }
+
+    /// `POST /attributes/add/{event}` (id or uuid); MISP's `{"Attribute": …}`.
+    pub async fn add_attribute(
+        &self,
+        event: &str,
+        attribute: &NewAttribute,
+    ) -> Result<Value, MispError> {
+        let body = json!({"type": attribute.attribute_type, "value": attribute.value});
+        let answer = self
+            .call(
+                Method::POST,
+                &["attributes", "add", event],
+                Some(&body),
+                Repeat::Never,
+            )
+            .await?;
+        check_shape::<AttributeEnvelope>("/attributes/add", &answer)?;
+        Ok(answer)
+    }
+
+    /// `POST /events/restSearch` with `query` (`returnFormat: json` is added); the list of
+    /// `{"Event": …}`, `{"response": …}` unwrapped. Retried: searches are safe to repeat.
+    pub async fn search_events(&self, query: Value) -> Result<Value, MispError> {
+        let body = with_json_format(query);
+        let answer = self
+            .call(
+                Method::POST,
+                &["events", "restSearch"],
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await?;
+        check_shape::<Vec<EventEnvelope>>("/events/restSearch", &answer)?;
+        Ok(answer)
+    }
+
+    /// `POST /attributes/restSearch`; `{"Attribute": [...]}` with `response` unwrapped.
+    pub async fn search_attributes(&self, query: Value) -> Result<Value, MispError> {
+        let body = with_json_format(query);
+        let answer = self
+            .call(
+                Method::POST,
+                &["attributes", "restSearch"],
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await?;
+        check_shape::<AttributeList>("/attributes/restSearch", &answer)?;
+        Ok(answer)
+    }
+
+    /// `POST /sightings/add`; MISP's `{"Sighting": …}`. An HTTP-200 "Could not add the
+    /// Sighting" is `MispError::Rejected`.
+    pub async fn add_sighting(&self, sighting: &NewSighting) -> Result<Value, MispError> {
+        let body = json!({
+            "value": sighting.value,
+            "timestamp": sighting.timestamp,
+            "source": sighting.source,
+        });
+        let answer = self
+            .call(
+                Method::POST,
+                &["sightings", "add"],
+                Some(&body),
+                Repeat::Never,
+            )
+            .await?;
+        check_shape::<Map<String, Value>>("/sightings/add", &answer)?;
+        Ok(answer)
+    }
+
+    /// `POST /sightings/listSightings` `{"context": "event", "id": N}`.
+    pub async fn list_event_sightings(&self, event_id: i64) -> Result<Value, MispError> {
+        let body = json!({"context": "event", "id": event_id});
+        let answer = self
+            .call(
+                Method::POST,
+                &["sightings", "listSightings"],
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await?;
+        check_shape::<Vec<SightingEnvelope>>("/sightings/listSightings", &answer)?;
+        Ok(answer)
+    }
+
+    /// `POST /tags/attachTagToObject` `{"uuid", "tag", "local"}`.
+    pub async fn attach_tag(&self, uuid: &str, tag: &str, local: bool) -> Result<Value, MispError> {
+        let body = json!({"uuid": uuid, "tag": tag, "local": local});
+        let answer = self
+            .call(
+                Method::POST,
+                &["tags", "attachTagToObject"],
+                Some(&body),
+                Repeat::Never,
+            )
+            .await?;
+        check_shape::<Map<String, Value>>("/tags/attachTagToObject", &answer)?;
+        Ok(answer)
+    }
+
+    /// `GET /servers/getVersion`.
+    pub async fn get_version(&self) -> Result<Value, MispError> {
+        let answer = self
+            .call(Method::GET, &["servers", "getVersion"], None, Repeat::Safe)
+            .await?;
+        check_shape::<Version>("/servers/getVersion", &answer)?;
+        Ok(answer)
+    }
+
+    /// `GET /users/view/me`: the key's user with its `Role`.
+    pub async fn get_me(&self) -> Result<Value, MispError> {
+        let answer = self
+            .call(Method::GET, &["users", "view", "me"], None, Repeat::Safe)
+            .await?;
+        check_shape::<Me>("/users/view/me", &answer)?;
+        Ok(answer)
+    }
+
+    /// Sends a request, repeating it after transient failures when `repeat` allows.
+    async fn call(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<Value, MispError> {
+        let url = self.endpoint(segments);
+        let path = url.path().to_string();
+        let attempts = match repeat {
+            Repeat::Safe => self.config.retries.saturating_add(1),
+            Repeat::Never => 1,
+        };
+        let mut attempt = 1;
+        loop {
+            let error = match self.attempt(&method, &url, &path, body, attempt).await {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+            if attempt >= attempts {
+                return Err(error);
+            }
+            let Some(delay) = self.delay_before_retry(&error, attempt) else {
+                return Err(error);
+            };
+            tracing::info!(
+                method = %method,
+                path = %path,
+                attempt,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %error,
+                "retrying MISP request"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &reqwest::Url,
+        path: &str,
+        body: Option<&Value>,
+        attempt: u32,
+    ) -> Result<Value, MispError> {
+        let span = tracing::debug_span!(
+            "misp_request",
+            method = %method,
+            path = %path,
+            attempt,
+            status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        async {
+            let mut request = self.http.request(method.clone(), url.clone());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    match response.bytes().await {
+                        Ok(bytes) => Ok((status, headers, bytes)),
+                        Err(error) => Err(error),
+                    }
+                }
+                Err(error) => Err(error),
+            };
+            let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            tracing::Span::current().record("elapsed_ms", elapsed_ms);
+            match outcome {
+                Ok((status, headers, bytes)) => {
+                    tracing::Span::current().record("status", status.as_u16());
+                    tracing::debug!(status = status.as_u16(), elapsed_ms, "MISP answered");
+                    self.interpret(method, path, status, &headers, &bytes)
+                }
+                Err(error) => {
+                    let error = self.transport_error(method, path, &error);
+                    tracing::debug!(elapsed_ms, error = %error, "MISP request failed");
+                    Err(error)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Turns MISP's answer into the body or the error it stands for.
+    fn interpret(
+        &self,
+        method: &Method,
+        path: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        bytes: &[u8],
+    ) -> Result<Value, MispError> {
+        let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
+        let text = self.redact(&excerpt(bytes));
+        let message = match &parsed {
+            Some(body) => self.redact(&misp_message(body).unwrap_or_else(|| excerpt(bytes))),
+            None => text.clone(),
+        };
+        let code = status.as_u16();
+        let rejected = |body: Option<Value>| MispError::Rejected {
+            method: method.to_string(),
+            path: path.to_string(),
+            status: code,
+            message: message.clone(),
+            body: body.unwrap_or_else(|| Value::String(text.clone())),
+        };
+        match code {
+            200..=299 => {
+                let Some(body) = parsed else {
+                    let content_type = headers
+                        .get(header::CONTENT_TYPE)
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or("no content type");
+                    return Err(MispError::InvalidResponse {
+                        path: path.to_string(),
+                        problem: format!("expected JSON, got {content_type}: {text}"),
+                    });
+                };
+                if is_soft_error(&body) {
+                    return Err(rejected(Some(body)));
+                }
+                Ok(unwrap_response(body))
+            }
+            300..=399 => {
+                let location = headers
+                    .get(header::LOCATION)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("nowhere");
+                Err(MispError::InvalidResponse {
+                    path: path.to_string(),
+                    problem: format!(
+                        "MISP redirected (HTTP {code}) to {location}; is misp_url the MISP base URL and does a proxy keep the Accept header?"
+                    ),
+                })
+            }
+            401 | 403 => match parsed {
+                // A saveFail envelope is a refusal of the content, not of the caller.
+                Some(body) if body.get("saved") == Some(&Value::Bool(false)) => {
+                    Err(rejected(Some(body)))
+                }
+                _ => Err(MispError::Forbidden {
+                    method: method.to_string(),
+                    path: path.to_string(),
+                    status: code,
+                    message: message.clone(),
+                }),
+            },
+            404 => Err(MispError::NotFound {
+                path: path.to_string(),
+                message: message.clone(),
+            }),
+            429 => Err(MispError::RateLimited {
+                path: path.to_string(),
+                retry_after: retry_after(headers),
+            }),
+            500..=599 => Err(MispError::Server {
+                method: method.to_string(),
+                path: path.to_string(),
+                status: code,
+                message: message.clone(),
+            }),
+            _ => Err(rejected(parsed)),
+        }
+    }
+
+    fn transport_error(&self, method: &Method, path: &str, error: &reqwest::Error) -> MispError {
+        if error.is_timeout() {
+            return MispError::Timeout {
+                method: method.to_string(),
+                path: path.to_string(),
+                seconds: self.config.timeout.as_secs(),
+            };
+        }
+        MispError::Connect {
+            url: without_password(self.config.url.as_str()),
+            message: self.redact(&error_chain(error)),
+        }
+    }
+
+    fn delay_before_retry(&self, error: &MispError, attempt: u32) -> Option<Duration> {
+        match error.retry_class() {
+            RetryClass::Permanent => None,
+            RetryClass::Transient | RetryClass::Throttled(None) => Some(self.backoff(attempt)),
+            RetryClass::Throttled(Some(wait)) if wait <= self.retry.max_retry_after => Some(wait),
+            RetryClass::Throttled(Some(_)) => None,
+        }
+    }
+
+    /// Exponential back-off with "equal jitter": half fixed, half random, so that many
+    /// runners failing together do not retry in step.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(16);
+        let full = self
+            .retry
+            .base_delay
+            .saturating_mul(1u32 << exponent)
+            .min(self.retry.max_delay);
+        let half = full / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+
+    fn endpoint(&self, segments: &[&str]) -> reqwest::Url {
+        let mut url = self.config.url.clone();
+        url.set_query(None);
+        url.set_fragment(None);
+        if let Ok(mut path) = url.path_segments_mut() {
+            // Keeps a base path such as `/misp/`; each segment is percent-encoded.
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// Removes the key from text that came from elsewhere, in case a server echoes it.
+    fn redact(&self, text: &str) -> String {
+        let key = self.config.key.expose();
+        if key.is_empty() {
+            text.to_string()
+        } else {
+            text.replace(key, "<redacted>")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct EventEnvelope {
+    #[serde(rename = "Event")]
+    _event: Identified,
+}
+
+#[derive(Deserialize)]
+struct AttributeEnvelope {
+    #[serde(rename = "Attribute")]
+    _attribute: Identified,
+}
+
+#[derive(Deserialize)]
+struct AttributeList {
+    #[serde(rename = "Attribute")]
+    _attributes: Vec<Identified>,
+}
+
+#[derive(Deserialize)]
+struct SightingEnvelope {
+    #[serde(rename = "Sighting")]
+    _sighting: Identified,
+}
+
+#[derive(Deserialize)]
+struct Identified {
+    #[serde(rename = "id")]
+    _id: IdText,
+}
+
+/// MISP sends ids as strings; some versions and proxies send numbers.
+#[derive(Deserialize)]
+#[allow(dead_code)] // Only the shape is checked; the caller gets the raw JSON.
+#[serde(untagged)]
+enum IdText {
+    Text(String),
+    Number(u64),
+}
+
+#[derive(Deserialize)]
+struct Version {
+    #[serde(rename = "version")]
+    _version: String,
+}
+
+#[derive(Deserialize)]
+struct Me {
+    #[serde(rename = "User")]
+    _user: Identified,
+    #[serde(rename = "Role")]
+    _role: Map<String, Value>,
+}
+
+/// Checks that `answer` has the fields the functions rely on, naming the JSON path that
+/// does not.
+fn check_shape<T: serde::de::DeserializeOwned>(
+    path: &str,
+    answer: &Value,
+) -> Result<(), MispError> {
+    serde_path_to_error::deserialize::<_, T>(answer)
+        .map(|_| ())
+        .map_err(|error| MispError::InvalidResponse {
+            path: path.to_string(),
+            problem: format!("unexpected shape at {}: {}", error.path(), error.inner()),
+        })
+}
+
+fn with_json_format(query: Value) -> Value {
+    match query {
+        Value::Object(mut fields) => {
+            fields
+                .entry("returnFormat")
+                .or_insert_with(|| json!("json"));
+            Value::Object(fields)
+        }
+        other => other,
+    }
+}
+
+/// MISP reports some failures with HTTP 200: `{"saved": false, …}` from the tag endpoints and
+/// `{"message": "Could not add the Sighting. Reason: …"}` from `sightings/add`.
+fn is_soft_error(body: &Value) -> bool {
+    let Value::Object(fields) = body else {
+        return false;
+    };
+    if fields.get("saved") == Some(&Value::Bool(false)) {
+        return true;
+    }
+    let message = fields.get("message").and_then(Value::as_str);
+    let has_payload = fields
+        .keys()
+        .any(|key| key.starts_with(|first: char| first.is_ascii_uppercase()) || key == "response");
+    !has_payload && message.is_some_and(|message| message.starts_with("Could not"))
+}
+
+fn unwrap_response(body: Value) -> Value {
+    match body {
+        Value::Object(mut fields)
+            if fields.get("response").is_some_and(|inner| !inner.is_null()) =>
+        {
+            fields.remove("response").unwrap_or(Value::Null)
+        }
+        other => other,
+    }
+}
+
+/// MISP's own words: `message`, else `name`, else a string `errors`.
+fn misp_message(body: &Value) -> Option<String> {
+    let text = |key: &str| {
+        body.get(key)
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+            .map(str::to_string)
+    };
+    let mut message = text("message").or_else(|| text("name"))?;
+    match body.get("errors") {
+        Some(Value::String(errors)) if !errors.is_empty() => {
+            message = format!("{message}: {errors}");
+        }
+        Some(errors @ Value::Object(_)) => message = format!("{message}: {errors}"),
+        _ => {}
+    }
+    Some(message)
+}
+
+/// `Retry-After` in seconds, else MISP's `X-Rate-Limit-Reset` (seconds until the reset).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    ["retry-after", "x-rate-limit-reset"]
+        .iter()
+        .find_map(|name| {
+            headers
+                .get(*name)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+        })
+}
+
+/// The start of a body, on one line, for error messages.
+fn excerpt(bytes: &[u8]) -> String {
+    const LIMIT: usize = 200;
+    let text = String::from_utf8_lossy(bytes);
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.is_empty() {
+        return "(empty body)".to_string();
+    }
+    match flat.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+fn proxy_error(key: &str, error: reqwest::Error) -> MispError {
+    MispError::Config(ConfigError::Parse {
+        origin: "[fn_misp]".to_string(),
+        message: format!("{key} is not a proxy URL: {error}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sighting_failure_with_http_200_is_a_soft_error() {
+        let body =
+            json!({"message": "Could not add the Sighting. Reason: No valid attributes found."});
+        assert!(is_soft_error(&body));
+        assert!(is_soft_error(
+            &json!({"saved": false, "errors": "Invalid Tag."})
+        ));
+        assert!(!is_soft_error(&json!({"Sighting": {"id": "1"}})));
+        assert!(!is_soft_error(
+            &json!({"saved": true, "message": "Could not be happier"})
+        ));
+        assert!(!is_soft_error(&json!({"message": "Sighting added"})));
+    }
+
+    #[test]
+    fn the_response_wrapper_is_removed_only_when_it_holds_something() {
+        assert_eq!(unwrap_response(json!({"response": [1]})), json!([1]));
+        assert_eq!(
+            unwrap_response(json!({"response": null, "x": 1})),
+            json!({"response": null, "x": 1})
+        );
+    }
+
+    #[test]
+    fn misp_messages_include_string_and_object_errors() {
+        let save_fail = json!({"saved": false, "name": "Could not add Attribute", "message": "Could not add Attribute", "errors": {"value": ["A similar attribute already exists for this event."]}});
+        let message = misp_message(&save_fail).expect("a message");
+        assert!(
+            message.starts_with("Could not add Attribute: "),
+            "{message}"
+        );
+        assert!(
+            message.contains("A similar attribute already exists"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn retry_after_prefers_the_standard_header_then_misps() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-rate-limit-reset", HeaderValue::from_static("7"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn excerpts_are_one_short_line() {
+        let long = "<html>\n".repeat(100);
+        let text = excerpt(long.as_bytes());
+        assert!(!text.contains('\n'));
+        assert!(text.chars().count() <= 201, "{}", text.len());
+    }
+}
