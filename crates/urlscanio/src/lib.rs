@@ -1,0 +1,1 @@
+//! The `urlscanio` function of fn_urlscanio (being written).
