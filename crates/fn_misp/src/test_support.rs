@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use soar_core::config::AppConfig;
-use soar_core::misp::MispClient;
+use soar_core::misp::{MispClient, MispConfig};
 use soar_core::{FunctionContext, FunctionDefinition, Inputs, ProgressSink};
 use tokio_util::sync::CancellationToken;
 
@@ -187,17 +187,20 @@ pub fn inputs(value: Value) -> Inputs {
     Inputs::from_value(value).unwrap_or_else(|error| panic!("test inputs: {error}"))
 }
 
-/// An `app.config` with a `[fn_misp]` section for `url` and `key`.
-pub fn app_config(url: &str, key: &str) -> AppConfig {
-    let text = format!("[fn_misp]\nmisp_url={url}\nmisp_key={key}\nverify_cert=false\n");
-    AppConfig::parse(&text, "test app.config")
-        .unwrap_or_else(|error| panic!("test app.config does not parse: {error}"))
+/// An `app.config` `[fn_misp]` section for a test MISP at `url`: no retries and a short
+/// timeout, so that a failure shows at once. `extra` lines (`search_limit=2`) are appended.
+pub fn fn_misp_section(url: &str, key: &str, extra: &str) -> String {
+    format!(
+        "[fn_misp]\nmisp_url={url}\nmisp_key={key}\nverify_cert=false\nretries=0\ntimeout=10\n{extra}\n"
+    )
 }
 
-/// A context whose MISP client talks to `url` with `key`, recording progress into `log`.
-pub fn context(url: &str, key: &str, log: &ProgressLog) -> FunctionContext {
-    let config = app_config(url, key);
-    let misp = soar_core::misp::MispConfig::from_app_config(&config)
+/// A context built from `app.config` text as the runner builds it, recording progress into
+/// `log`. A config the client refuses leaves the context without MISP, as in the runner.
+pub fn context_from_config(text: &str, log: &ProgressLog) -> FunctionContext {
+    let config = AppConfig::parse(text, "test app.config")
+        .unwrap_or_else(|error| panic!("test app.config does not parse: {error}"));
+    let misp = MispConfig::from_app_config(&config)
         .map_err(|error| error.to_string())
         .and_then(|misp| MispClient::new(misp).map_err(|error| error.to_string()))
         .map(Arc::new);
@@ -208,4 +211,17 @@ pub fn context(url: &str, key: &str, log: &ProgressLog) -> FunctionContext {
         None,
         CancellationToken::new(),
     )
+}
+
+/// A context whose MISP client talks to `url` with `key`, recording progress into `log`.
+pub fn context(url: &str, key: &str, log: &ProgressLog) -> FunctionContext {
+    context_from_config(&fn_misp_section(url, key, ""), log)
+}
+
+/// The progress messages a successful run sends: the connection step, then `steps`.
+pub fn progress(steps: &[&str]) -> Vec<String> {
+    std::iter::once(crate::SETTING_UP_CONNECTION)
+        .chain(steps.iter().copied())
+        .map(str::to_string)
+        .collect()
 }

@@ -1,6 +1,12 @@
-//! `misp_create_event` as SOAR sees it: its definition against the original export.
+//! `misp_create_event` as SOAR sees it: its definition against the original export, and
+//! runs against misp-sim.
 
-use fn_misp::test_support;
+use fn_misp::test_support::{self, ProgressLog};
+use misp_create_event::MispCreateEvent;
+use misp_sim::{MispSim, RolePermissions, SimOptions};
+use serde_json::json;
+use soar_core::misp::MispError;
+use soar_core::{Function, FunctionError, FunctionOutput};
 
 #[test]
 fn definition_matches_the_original_export() {
@@ -35,5 +41,117 @@ fn the_export_comparison_notices_a_changed_field() {
     assert!(
         problems[1].starts_with("__function/misp_distribution tooltip"),
         "{problems:#?}"
+    );
+}
+
+async fn run(
+    sim: &MispSim,
+    inputs: serde_json::Value,
+) -> (Result<FunctionOutput, FunctionError>, Vec<String>) {
+    let log = ProgressLog::new();
+    let context = test_support::context(sim.url(), sim.key(), &log);
+    let result = MispCreateEvent
+        .run(&context, &test_support::inputs(inputs))
+        .await;
+    (result, log.messages())
+}
+
+#[tokio::test]
+async fn the_original_test_cases_create_events() {
+    let sim = MispSim::start(SimOptions::default()).await;
+    for (distribution, threat, analysis) in [(0, 1, 0), (1, 2, 1)] {
+        let (result, progress) = run(
+            &sim,
+            json!({
+                "misp_event_name": "sample text",
+                "misp_distribution": distribution,
+                "misp_threat_level": threat,
+                "misp_analysis_level": analysis,
+            }),
+        )
+        .await;
+        let output = result.expect("the event is created");
+        assert!(output.success);
+        let event = &output.content["Event"];
+        assert_eq!(event["info"], "sample text");
+        assert_eq!(event["distribution"], distribution.to_string());
+        assert_eq!(event["threat_level_id"], threat.to_string());
+        assert_eq!(event["analysis"], analysis.to_string());
+        assert!(event["id"].is_string(), "MISP's ids are strings: {event}");
+        assert_eq!(
+            progress,
+            test_support::progress(&["Creating event sample text", "Event has been created"])
+        );
+    }
+    let adds: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|request| request.path == "/events/add")
+        .collect();
+    assert_eq!(adds.len(), 2, "one POST /events/add per run");
+    assert_eq!(adds[1].method, "POST");
+    assert_eq!(
+        adds[1].body,
+        json!({"Event": {"info": "sample text", "distribution": "1", "threat_level_id": "2", "analysis": "1"}})
+    );
+    assert!(sim.unexpected_requests().is_empty());
+}
+
+#[tokio::test]
+async fn only_the_name_is_needed_and_misp_fills_in_the_rest() {
+    let sim = MispSim::start(SimOptions::default()).await;
+    let (result, _) = run(&sim, json!({"misp_event_name": "Incident 2095"})).await;
+    let output = result.expect("the event is created");
+    assert_eq!(output.content["Event"]["info"], "Incident 2095");
+    let add = sim
+        .requests()
+        .into_iter()
+        .find(|request| request.path == "/events/add")
+        .expect("the event was posted");
+    assert_eq!(add.body, json!({"Event": {"info": "Incident 2095"}}));
+}
+
+#[tokio::test]
+async fn an_out_of_range_level_is_refused_before_misp_is_called() {
+    let sim = MispSim::start(SimOptions::default()).await;
+    let (result, progress) = run(
+        &sim,
+        json!({"misp_event_name": "x", "misp_threat_level": 9}),
+    )
+    .await;
+    let error = result.expect_err("threat level 9 does not exist");
+    assert!(matches!(error, FunctionError::Input(_)), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "input 'misp_threat_level' is 9, must be from 1 to 4 (1 high, 2 medium, 3 low, 4 undefined)"
+    );
+    assert!(progress.is_empty(), "nothing was attempted: {progress:?}");
+    assert_eq!(sim.request_count(), 0);
+}
+
+#[tokio::test]
+async fn misps_refusal_is_an_error_that_never_shows_the_key() {
+    let sim = MispSim::start(SimOptions::default()).await;
+    sim.set_permissions(RolePermissions::read_only());
+    let (result, progress) = run(&sim, json!({"misp_event_name": "x"})).await;
+    let error = result.expect_err("a read-only user cannot add events");
+    assert!(
+        matches!(
+            error,
+            FunctionError::Misp(MispError::Forbidden { status: 403, .. })
+        ),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("You do not have permission to use this functionality."),
+        "MISP's words are kept: {text}"
+    );
+    assert!(!text.contains(sim.key()), "the key leaked: {text}");
+    assert!(!format!("{error:?}").contains(sim.key()), "the key leaked");
+    assert_eq!(
+        progress,
+        test_support::progress(&["Creating event x"]),
+        "no success message after a failure"
     );
 }
