@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -14,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
-use tokio_util::codec::{Framed, FramedRead, FramedWrite};
+use tokio_util::codec::{Decoder, Framed, FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{StompCodec, StompItem};
@@ -495,9 +496,22 @@ async fn handshake(
         "stomp connected"
     );
 
-    let parts = framed.into_parts();
+    let mut parts = framed.into_parts();
+    // The broker may have sent more right after CONNECTED, and that is already buffered: the
+    // reader below would only look at it after more bytes arrive, so decode it now.
+    // A decode error there is reported through the receiver like any later one.
+    let mut early_items = Vec::new();
+    loop {
+        match parts.codec.decode(&mut parts.read_buf) {
+            Ok(Some(item)) => early_items.push(Ok(item)),
+            Ok(None) => break,
+            Err(error) => {
+                early_items.push(Err(error));
+                break;
+            }
+        }
+    }
     let (read_half, write_half) = tokio::io::split(parts.io);
-    // Bytes the broker sent right after CONNECTED are already buffered: keep them.
     let mut reader = FramedRead::new(read_half, parts.codec);
     reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
     let writer = FramedWrite::new(write_half, StompCodec::new(options.max_frame_size));
@@ -529,7 +543,12 @@ async fn handshake(
         request_receiver,
         send_every,
     ));
-    tokio::spawn(read_loop(shared.clone(), reader, silence_limit));
+    tokio::spawn(read_loop(
+        shared.clone(),
+        reader,
+        early_items,
+        silence_limit,
+    ));
 
     let sender = StompSender {
         shared: shared.clone(),
@@ -654,9 +673,22 @@ async fn write_loop(
 async fn read_loop(
     shared: Arc<Shared>,
     mut reader: FramedRead<ReadHalf<BoxedTransport>, StompCodec>,
+    early_items: Vec<Result<StompItem, crate::CodecError>>,
     silence_limit: Option<Duration>,
 ) {
     let addr = shared.addr.clone();
+    for item in early_items {
+        let item = match item {
+            Ok(item) => item,
+            Err(error) => {
+                shared.finish(StompError::from_codec(&addr, error));
+                return;
+            }
+        };
+        if handle_item(&shared, item).is_break() {
+            return;
+        }
+    }
     loop {
         let next = tokio::select! {
             biased;
@@ -686,27 +718,39 @@ async fn read_loop(
             }
             Ok(Some(Ok(item))) => item,
         };
-        let frame = match item {
-            StompItem::HeartBeat => continue,
-            StompItem::Frame(frame) => frame,
-        };
-        match frame.command.as_str() {
-            "MESSAGE" => shared.deliver(frame),
-            "RECEIPT" => {
-                if let Some(receipt_id) = frame.header("receipt-id") {
-                    shared.complete_receipt(receipt_id, Ok(()));
-                }
-            }
-            "ERROR" => {
-                if let Some(receipt_id) = frame.header("receipt-id") {
-                    shared.complete_receipt(receipt_id, Err(server_error(&addr, &frame)));
-                }
-                shared.finish(server_error(&addr, &frame));
-                return;
-            }
-            other => tracing::debug!(addr, command = other, "ignoring unexpected stomp frame"),
+        if handle_item(&shared, item).is_break() {
+            return;
         }
     }
+}
+
+/// Acts on one item from the broker; `Break` when it ended the connection (an ERROR frame).
+fn handle_item(shared: &Shared, item: StompItem) -> ControlFlow<()> {
+    let frame = match item {
+        StompItem::HeartBeat => return ControlFlow::Continue(()),
+        StompItem::Frame(frame) => frame,
+    };
+    match frame.command.as_str() {
+        "MESSAGE" => shared.deliver(frame),
+        "RECEIPT" => {
+            if let Some(receipt_id) = frame.header("receipt-id") {
+                shared.complete_receipt(receipt_id, Ok(()));
+            }
+        }
+        "ERROR" => {
+            if let Some(receipt_id) = frame.header("receipt-id") {
+                shared.complete_receipt(receipt_id, Err(server_error(&shared.addr, &frame)));
+            }
+            shared.finish(server_error(&shared.addr, &frame));
+            return ControlFlow::Break(());
+        }
+        other => tracing::debug!(
+            addr = %shared.addr,
+            command = other,
+            "ignoring unexpected stomp frame"
+        ),
+    }
+    ControlFlow::Continue(())
 }
 
 /// The next item, or `Err(limit)` if nothing at all arrived within `limit`.
