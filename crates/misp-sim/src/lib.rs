@@ -58,6 +58,8 @@ pub enum SimError {
 /// One request as the simulator received it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
+    /// Arrival order, from 0; survives [`MispSim::clear_requests`].
+    pub sequence: u64,
     pub method: String,
     /// The path without the query string.
     pub path: String,
@@ -66,7 +68,8 @@ pub struct RecordedRequest {
     pub headers: BTreeMap<String, String>,
     /// The JSON body, `Null` when empty, a JSON string when it was not JSON.
     pub body: Value,
-    /// The status answered, or `None` when the connection was dropped or left hanging.
+    /// The status answered; `None` while the answer is pending, or when the connection was
+    /// dropped, left hanging or closed by the client first (a timeout).
     pub status: Option<u16>,
     /// False when no simulated endpoint matched: a test should treat that as a bug.
     pub known_endpoint: bool,

@@ -34,6 +34,7 @@ pub(crate) struct State {
     pub(crate) forced: VecDeque<ForcedResponse>,
     pub(crate) drops: usize,
     pub(crate) hangs: usize,
+    pub(crate) next_sequence: u64,
     pub(crate) permissions: RolePermissions,
     /// Bare event objects; their attributes carry no `Sighting` (those live in `sightings`).
     events: Vec<Value>,
@@ -114,6 +115,7 @@ impl State {
             forced: VecDeque::new(),
             drops: 0,
             hangs: 0,
+            next_sequence: 0,
             permissions: RolePermissions::all(),
             events: Vec::new(),
             sightings: Vec::new(),
@@ -278,6 +280,19 @@ impl State {
             _ => return (error(404, "Not Found", path), false),
         };
         (reply, true)
+    }
+
+    /// Records how a request was answered.
+    pub(crate) fn finish(&mut self, sequence: u64, status: u16, known_endpoint: bool) {
+        if let Some(request) = self
+            .requests
+            .iter_mut()
+            .rev()
+            .find(|request| request.sequence == sequence)
+        {
+            request.status = Some(status);
+            request.known_endpoint = known_endpoint;
+        }
     }
 
     pub(crate) fn seed_event(&mut self, event: Value) -> String {

@@ -135,7 +135,8 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut recorded = RecordedRequest {
+    let recorded = RecordedRequest {
+        sequence: 0,
         method: method.to_string(),
         path: uri.path().to_string(),
         query: uri.query().map(str::to_string),
@@ -159,8 +160,15 @@ async fn handle(
         Forced(crate::ForcedResponse),
         None,
     }
-    let (knob, latency) = {
+    // Recorded on arrival, so that a request the client gives up on still shows.
+    let (knob, latency, sequence) = {
         let mut state = shared.lock();
+        let sequence = state.next_sequence;
+        state.next_sequence += 1;
+        state.requests.push(RecordedRequest {
+            sequence,
+            ..recorded.clone()
+        });
         let knob = if state.drops > 0 {
             state.drops -= 1;
             Knob::Drop
@@ -172,18 +180,16 @@ async fn handle(
         } else {
             Knob::None
         };
-        (knob, state.latency)
+        (knob, state.latency, sequence)
     };
 
     match knob {
         Knob::Drop => {
-            shared.lock().requests.push(recorded);
             kill.0.notify_one();
             std::future::pending::<()>().await;
             unreachable_response()
         }
         Knob::Hang => {
-            shared.lock().requests.push(recorded);
             std::future::pending::<()>().await;
             unreachable_response()
         }
@@ -191,8 +197,7 @@ async fn handle(
             if !latency.is_zero() {
                 tokio::time::sleep(latency).await;
             }
-            recorded.status = Some(forced.status);
-            shared.lock().requests.push(recorded);
+            shared.lock().finish(sequence, forced.status, true);
             let body = match forced.body {
                 ForcedBody::Json(value) => ReplyBody::Json(value),
                 ForcedBody::Text { content_type, text } => ReplyBody::Text { content_type, text },
@@ -211,9 +216,7 @@ async fn handle(
                 let mut state = shared.lock();
                 let (reply, known) =
                     state.answer(&shared.key, &method, &uri, &headers, &body, &recorded.body);
-                recorded.status = Some(reply.status);
-                recorded.known_endpoint = known;
-                state.requests.push(recorded);
+                state.finish(sequence, reply.status, known);
                 reply
             };
             into_response(reply)

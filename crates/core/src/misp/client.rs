@@ -624,8 +624,11 @@ fn is_soft_error(body: &Value) -> bool {
     let Value::Object(fields) = body else {
         return false;
     };
-    if fields.get("saved") == Some(&Value::Bool(false)) {
-        return true;
+    match fields.get("saved") {
+        Some(Value::Bool(false)) => return true,
+        // A saveSuccess envelope may say anything in `message`.
+        Some(Value::Bool(true)) => return false,
+        _ => {}
     }
     let message = fields.get("message").and_then(Value::as_str);
     let has_payload = fields

@@ -81,9 +81,9 @@ impl MispError {
     pub fn retry_class(&self) -> RetryClass {
         match self {
             MispError::Connect { .. } | MispError::Timeout { .. } => RetryClass::Transient,
-            MispError::Server { status, .. } if matches!(status, 502..=504) => {
-                RetryClass::Transient
-            }
+            MispError::Server {
+                status: 502..=504, ..
+            } => RetryClass::Transient,
             MispError::RateLimited { retry_after, .. } => RetryClass::Throttled(*retry_after),
             _ => RetryClass::Permanent,
         }

@@ -1,0 +1,698 @@
+//! The MISP client against `misp-sim` over HTTP and HTTPS: every call, every error class,
+//! retries, timeouts, proxies and key redaction.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use misp_sim::{ForcedBody, ForcedResponse, MispSim, RolePermissions, SimOptions};
+use serde_json::{Value, json};
+use soar_core::misp::{
+    CertificateCheck, MispClient, MispConfig, MispError, NewAttribute, NewEvent, NewSighting,
+    RetryPolicy, Secret,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const FAST_RETRIES: RetryPolicy = RetryPolicy {
+    base_delay: Duration::from_millis(5),
+    max_delay: Duration::from_millis(20),
+    max_retry_after: Duration::from_secs(2),
+};
+
+fn config_for(sim: &MispSim) -> MispConfig {
+    MispConfig {
+        url: reqwest::Url::parse(sim.url()).expect("the sim's URL parses"),
+        key: Secret::new(sim.key()),
+        certificate_check: CertificateCheck::System,
+        http_proxy: None,
+        https_proxy: None,
+        timeout: Duration::from_secs(5),
+        retries: 3,
+        search_limit: 100,
+    }
+}
+
+fn client_for(sim: &MispSim) -> MispClient {
+    MispClient::new(config_for(sim))
+        .expect("a client")
+        .with_retry_policy(FAST_RETRIES)
+}
+
+async fn http_sim() -> MispSim {
+    MispSim::start(SimOptions::default()).await
+}
+
+fn new_event(info: &str) -> NewEvent {
+    NewEvent {
+        info: info.to_string(),
+        distribution: Some(0),
+        threat_level_id: Some(2),
+        analysis: Some(1),
+    }
+}
+
+fn attribute(attribute_type: &str, value: &str) -> NewAttribute {
+    NewAttribute {
+        attribute_type: attribute_type.to_string(),
+        value: value.to_string(),
+    }
+}
+
+fn text(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("expected a string at {pointer} in {value}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn every_call_round_trips_with_misps_shapes_and_headers() {
+    let sim = http_sim().await;
+    let client = client_for(&sim);
+
+    let event = client
+        .add_event(&new_event("Phishing wave"))
+        .await
+        .expect("add_event");
+    let event_id = text(&event, "/Event/id");
+    let event_uuid = text(&event, "/Event/uuid");
+    assert_eq!(text(&event, "/Event/threat_level_id"), "2");
+    assert_eq!(text(&event, "/Event/info"), "Phishing wave");
+
+    let added = client
+        .add_attribute(&event_uuid, &attribute("ip-dst", "198.51.100.7"))
+        .await
+        .expect("add_attribute");
+    assert_eq!(text(&added, "/Attribute/value1"), "198.51.100.7");
+    assert_eq!(text(&added, "/Attribute/event_id"), event_id);
+    client
+        .add_attribute(&event_id, &attribute("domain", "evil.example"))
+        .await
+        .expect("a second attribute");
+
+    let viewed = client.get_event(&event_id).await.expect("get_event");
+    assert_eq!(
+        viewed["Event"]["Attribute"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let found = client
+        .search_events(json!({"value": "198.51.100.7"}))
+        .await
+        .expect("search_events");
+    let events = found.as_array().expect("the response wrapper is removed");
+    assert_eq!(events.len(), 1);
+    let attributes = events[0]["Event"]["Attribute"]
+        .as_array()
+        .expect("attributes");
+    assert_eq!(attributes.len(), 1, "only the matching attribute: {found}");
+
+    let attributes = client
+        .search_attributes(json!({"value": "evil.example", "eventid": event_id}))
+        .await
+        .expect("search_attributes");
+    assert_eq!(text(&attributes, "/Attribute/0/type"), "domain");
+
+    let sighting = client
+        .add_sighting(&NewSighting {
+            value: "198.51.100.7".to_string(),
+            timestamp: 1_700_000_000,
+            source: "IBM QRadar SOAR".to_string(),
+        })
+        .await
+        .expect("add_sighting");
+    assert_eq!(text(&sighting, "/Sighting/source"), "IBM QRadar SOAR");
+    assert_eq!(text(&sighting, "/Sighting/date_sighting"), "1700000000");
+
+    let numeric_id: i64 = event_id.parse().expect("a numeric event id");
+    let sightings = client
+        .list_event_sightings(numeric_id)
+        .await
+        .expect("list_event_sightings");
+    assert_eq!(text(&sightings, "/0/Organisation/name"), "ORGNAME");
+    assert_eq!(text(&sightings, "/0/Sighting/event_id"), event_id);
+
+    let tagged = client
+        .attach_tag(&event_uuid, "tlp:amber", false)
+        .await
+        .expect("attach_tag");
+    assert_eq!(tagged["saved"], json!(true));
+    assert!(text(&tagged, "/message").starts_with("Global tag tlp:amber("));
+
+    let version = client.get_version().await.expect("get_version");
+    assert_eq!(text(&version, "/version"), "2.5.1");
+    let me = client.get_me().await.expect("get_me");
+    assert_eq!(me["Role"]["perm_add"], json!(true));
+
+    let requests = sim.requests();
+    assert!(
+        sim.unexpected_requests().is_empty(),
+        "unexpected: {requests:?}"
+    );
+    let search = requests
+        .iter()
+        .find(|request| request.path == "/events/restSearch")
+        .expect("a search was sent");
+    assert_eq!(search.body["returnFormat"], json!("json"));
+    for request in &requests {
+        assert_eq!(
+            request.headers.get("authorization").map(String::as_str),
+            Some(sim.key())
+        );
+        assert_eq!(
+            request.headers.get("accept").map(String::as_str),
+            Some("application/json")
+        );
+        let agent = request
+            .headers
+            .get("user-agent")
+            .cloned()
+            .unwrap_or_default();
+        assert!(agent.starts_with("soar-misp-rs/"), "user agent was {agent}");
+    }
+    let create = requests
+        .iter()
+        .find(|request| request.path == "/events/add")
+        .expect("a create was sent");
+    assert_eq!(create.body["Event"]["distribution"], json!("0"));
+    assert_eq!(
+        create.headers.get("content-type").map(String::as_str),
+        Some("application/json")
+    );
+}
+
+#[tokio::test]
+async fn https_works_with_the_sims_ca_and_fails_without_it() {
+    let sim = MispSim::start(SimOptions {
+        tls: true,
+        ..SimOptions::default()
+    })
+    .await;
+    assert!(sim.url().starts_with("https://localhost:"), "{}", sim.url());
+    let ca = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(ca.path(), sim.ca_pem().expect("a CA when serving TLS")).expect("write the CA");
+
+    let mut trusted = config_for(&sim);
+    trusted.certificate_check = CertificateCheck::CaFile(ca.path().to_path_buf());
+    let version = MispClient::new(trusted)
+        .expect("a client")
+        .get_version()
+        .await
+        .expect("the sim's CA is trusted");
+    assert_eq!(version["version"], json!("2.5.1"));
+
+    let mut unchecked = config_for(&sim);
+    unchecked.certificate_check = CertificateCheck::Off;
+    MispClient::new(unchecked)
+        .expect("a client")
+        .get_version()
+        .await
+        .expect("verify_cert=false accepts any certificate");
+
+    let mut system = config_for(&sim);
+    system.retries = 0;
+    let error = MispClient::new(system)
+        .expect("a client")
+        .get_version()
+        .await
+        .expect_err("the system roots do not know the sim's CA");
+    assert!(matches!(error, MispError::Connect { .. }), "got {error:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_forbidden_with_misps_message() {
+    let sim = http_sim().await;
+    let mut config = config_for(&sim);
+    config.key = Secret::new("WrongKeyWrongKeyWrongKeyWrongKey12345678");
+    let error = MispClient::new(config)
+        .expect("a client")
+        .get_event("1")
+        .await
+        .expect_err("the key is wrong");
+    match &error {
+        MispError::Forbidden {
+            status, message, ..
+        } => {
+            assert_eq!(*status, 403);
+            assert!(message.starts_with("Authentication failed."), "{message}");
+        }
+        other => panic!("expected Forbidden, got {other:?}"),
+    }
+    assert_eq!(sim.request_count(), 1, "a refusal is not retried");
+}
+
+#[tokio::test]
+async fn a_missing_role_flag_is_forbidden_and_names_the_acl() {
+    let sim = http_sim().await;
+    sim.set_permissions(RolePermissions::read_only());
+    let error = client_for(&sim)
+        .add_event(&new_event("not allowed"))
+        .await
+        .expect_err("read-only users cannot add events");
+    assert!(
+        matches!(&error, MispError::Forbidden { message, .. } if message == "You do not have permission to use this functionality."),
+        "got {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_duplicate_attribute_is_rejected_with_misps_save_fail_body() {
+    let sim = http_sim().await;
+    let client = client_for(&sim);
+    let event = client
+        .add_event(&new_event("dup"))
+        .await
+        .expect("add_event");
+    let event_id = text(&event, "/Event/id");
+    client
+        .add_attribute(
+            &event_id,
+            &attribute("md5", "6c73d338ec64e0e44bd54ea61b6988b2"),
+        )
+        .await
+        .expect("the first one is added");
+    let error = client
+        .add_attribute(
+            &event_id,
+            &attribute("md5", "6c73d338ec64e0e44bd54ea61b6988b2"),
+        )
+        .await
+        .expect_err("the second is a duplicate");
+    let body = error
+        .body()
+        .expect("a rejection carries MISP's body")
+        .clone();
+    assert_eq!(error.status(), Some(403));
+    assert_eq!(body["saved"], json!(false));
+    assert_eq!(
+        body["errors"]["value"][0],
+        json!("A similar attribute already exists for this event.")
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("A similar attribute already exists"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn unknown_events_are_not_found_and_bad_objects_are_rejected() {
+    let sim = http_sim().await;
+    let client = client_for(&sim);
+    let error = client.get_event("999999").await.expect_err("no such event");
+    assert!(
+        matches!(&error, MispError::NotFound { message, .. } if message == "Invalid event"),
+        "got {error:?}"
+    );
+    let error = client
+        .list_event_sightings(424242)
+        .await
+        .expect_err("no such event");
+    assert!(
+        matches!(&error, MispError::Rejected { status: 405, message, .. } if message == "Invalid object."),
+        "got {error:?}"
+    );
+    assert_eq!(sim.request_count(), 2, "4xx answers are not retried");
+}
+
+#[tokio::test]
+async fn http_200_soft_errors_are_rejections() {
+    let sim = http_sim().await;
+    let client = client_for(&sim);
+    let error = client
+        .add_sighting(&NewSighting {
+            value: "203.0.113.99".to_string(),
+            timestamp: 1_700_000_000,
+            source: "IBM QRadar SOAR".to_string(),
+        })
+        .await
+        .expect_err("no attribute has that value");
+    match &error {
+        MispError::Rejected {
+            status,
+            message,
+            body,
+            ..
+        } => {
+            assert_eq!(*status, 200);
+            assert!(
+                message.starts_with("Could not add the Sighting. Reason:"),
+                "{message}"
+            );
+            assert!(body["message"].is_string());
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+
+    sim.force_next(
+        1,
+        ForcedResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: ForcedBody::Json(json!({"saved": false, "errors": "Invalid Tag."})),
+        },
+    );
+    let error = client
+        .attach_tag("5b646415-7b48-40d5-86b4-c0070acd0835", "x", false)
+        .await
+        .expect_err("saved: false is a failure");
+    assert!(
+        matches!(&error, MispError::Rejected { status: 200, message, .. } if message.contains("Invalid Tag.")),
+        "got {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_tag_without_tag_editor_is_a_save_fail_rejection() {
+    let sim = http_sim().await;
+    let client = client_for(&sim);
+    let event = client
+        .add_event(&new_event("tags"))
+        .await
+        .expect("add_event");
+    sim.set_permissions(RolePermissions {
+        tag_editor: false,
+        ..RolePermissions::all()
+    });
+    let error = client
+        .attach_tag(&text(&event, "/Event/uuid"), "brand:new", false)
+        .await
+        .expect_err("the tag cannot be created");
+    assert!(
+        matches!(&error, MispError::Rejected { status: 403, message, .. } if message.contains("Tag not found and insufficient privileges")),
+        "got {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn gateway_errors_are_retried_for_safe_requests() {
+    let sim = http_sim().await;
+    sim.fail_next(2, 502, None);
+    let version = client_for(&sim)
+        .get_version()
+        .await
+        .expect("the third attempt works");
+    assert_eq!(version["version"], json!("2.5.1"));
+    assert_eq!(sim.request_count(), 3);
+}
+
+#[tokio::test]
+async fn retries_stop_after_the_configured_count() {
+    let sim = http_sim().await;
+    sim.fail_next(10, 503, None);
+    let mut config = config_for(&sim);
+    config.retries = 2;
+    let error = MispClient::new(config)
+        .expect("a client")
+        .with_retry_policy(FAST_RETRIES)
+        .search_events(json!({"value": "x"}))
+        .await
+        .expect_err("every attempt fails");
+    assert!(
+        matches!(error, MispError::Server { status: 503, .. }),
+        "got {error:?}"
+    );
+    assert!(
+        error.to_string().contains("503 Bad Gateway"),
+        "the proxy's page is quoted: {error}"
+    );
+    assert_eq!(sim.request_count(), 3, "one attempt and two retries");
+}
+
+#[tokio::test]
+async fn creates_are_never_retried() {
+    let sim = http_sim().await;
+    let client = client_for(&sim);
+    sim.fail_next(1, 503, None);
+    let error = client.add_event(&new_event("once")).await.expect_err("503");
+    assert!(
+        matches!(error, MispError::Server { status: 503, .. }),
+        "got {error:?}"
+    );
+    assert_eq!(sim.request_count(), 1);
+
+    sim.drop_next(1);
+    let error = client
+        .add_sighting(&NewSighting {
+            value: "x".to_string(),
+            timestamp: 1,
+            source: "s".to_string(),
+        })
+        .await
+        .expect_err("the connection was dropped");
+    assert!(matches!(error, MispError::Connect { .. }), "got {error:?}");
+    assert_eq!(sim.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried_for_reads() {
+    let sim = http_sim().await;
+    sim.drop_next(1);
+    client_for(&sim).get_me().await.expect("the retry answers");
+    assert_eq!(sim.request_count(), 2);
+}
+
+#[tokio::test]
+async fn a_server_error_is_not_retried() {
+    let sim = http_sim().await;
+    sim.fail_next(1, 500, None);
+    let error = client_for(&sim).get_version().await.expect_err("500");
+    assert!(
+        matches!(&error, MispError::Server { status: 500, message, .. } if message == "An Internal Error Has Occurred."),
+        "got {error:?}"
+    );
+    assert_eq!(sim.request_count(), 1);
+}
+
+#[tokio::test]
+async fn rate_limiting_honours_retry_after() {
+    let sim = http_sim().await;
+    sim.force_next(
+        1,
+        ForcedResponse {
+            status: 429,
+            headers: vec![("Retry-After".to_string(), "1".to_string())],
+            body: ForcedBody::Json(json!({"name": "Rate limit exceeded.", "message": "Rate limit exceeded.", "url": "/servers/getVersion"})),
+        },
+    );
+    let started = Instant::now();
+    client_for(&sim)
+        .get_version()
+        .await
+        .expect("the retry after one second works");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited only {:?}",
+        started.elapsed()
+    );
+    assert_eq!(sim.request_count(), 2);
+
+    // A longer wait than the policy allows is reported instead of waited for.
+    sim.force_next(
+        1,
+        ForcedResponse {
+            status: 429,
+            headers: vec![("Retry-After".to_string(), "3600".to_string())],
+            body: ForcedBody::Json(json!({"name": "Rate limit exceeded.", "message": "Rate limit exceeded.", "url": "/"})),
+        },
+    );
+    let error = client_for(&sim)
+        .get_version()
+        .await
+        .expect_err("too long to wait");
+    assert!(
+        matches!(error, MispError::RateLimited { retry_after: Some(wait), .. } if wait == Duration::from_secs(3600)),
+        "got {error:?}"
+    );
+    assert_eq!(sim.request_count(), 3);
+}
+
+#[tokio::test]
+async fn a_slow_misp_times_out_and_reads_are_retried() {
+    let sim = http_sim().await;
+    sim.set_latency(Duration::from_millis(600));
+    let mut config = config_for(&sim);
+    config.timeout = Duration::from_millis(200);
+    config.retries = 1;
+    let client = MispClient::new(config)
+        .expect("a client")
+        .with_retry_policy(FAST_RETRIES);
+    let error = client.get_event("1").await.expect_err("too slow");
+    assert!(matches!(error, MispError::Timeout { .. }), "got {error:?}");
+    // The sim records on arrival, so the abandoned second attempt shows too.
+    assert_eq!(sim.request_count(), 2);
+
+    sim.set_latency(Duration::ZERO);
+    sim.clear_requests();
+    sim.hang_next(1);
+    let error = client
+        .add_event(&new_event("hang"))
+        .await
+        .expect_err("no answer");
+    assert!(matches!(error, MispError::Timeout { .. }), "got {error:?}");
+    assert_eq!(
+        sim.request_count(),
+        1,
+        "a create is not repeated after a timeout"
+    );
+}
+
+#[tokio::test]
+async fn a_non_json_answer_is_an_invalid_response_with_an_excerpt() {
+    let sim = http_sim().await;
+    sim.force_next(
+        1,
+        ForcedResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: ForcedBody::Text {
+                content_type: "text/html".to_string(),
+                text: "<!DOCTYPE html><html><title>Users - MISP</title></html>".to_string(),
+            },
+        },
+    );
+    let error = client_for(&sim).get_version().await.expect_err("HTML");
+    match &error {
+        MispError::InvalidResponse { problem, .. } => {
+            assert!(problem.contains("text/html"), "{problem}");
+            assert!(problem.contains("Users - MISP"), "{problem}");
+        }
+        other => panic!("expected InvalidResponse, got {other:?}"),
+    }
+
+    sim.force_next(
+        1,
+        ForcedResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: ForcedBody::Json(json!({"Event": {"info": "no id"}})),
+        },
+    );
+    let error = client_for(&sim).get_event("1").await.expect_err("no id");
+    assert!(
+        matches!(&error, MispError::InvalidResponse { problem, .. } if problem.contains("Event")),
+        "the JSON path is named: {error:?}"
+    );
+}
+
+#[tokio::test]
+async fn requests_go_through_the_configured_proxy() {
+    let sim = http_sim().await;
+    let proxy = ForwardProxy::start().await;
+    let mut config = config_for(&sim);
+    config.http_proxy = Some(proxy.url());
+    let client = MispClient::new(config).expect("a client");
+    client.get_version().await.expect("through the proxy");
+    assert_eq!(proxy.connections(), 1);
+    let first_line = proxy.first_request_line();
+    assert!(
+        first_line.starts_with(&format!("GET {}/servers/getVersion ", sim.url())),
+        "the proxy saw {first_line}"
+    );
+    assert_eq!(sim.request_count(), 1);
+}
+
+#[tokio::test]
+async fn the_key_never_shows_in_debug_output_or_errors() {
+    let sim = http_sim().await;
+    let key = sim.key().to_string();
+    let client = client_for(&sim);
+    // A misbehaving server echoing the key must not get it into our errors.
+    sim.force_next(
+        1,
+        ForcedResponse {
+            status: 500,
+            headers: Vec::new(),
+            body: ForcedBody::Json(json!({"name": format!("bad key {key}"), "message": format!("bad key {key}"), "url": "/"})),
+        },
+    );
+    let error = client.get_version().await.expect_err("500");
+    let shown = format!("{client:?} {:?} {error} {error:?}", client.config());
+    assert!(!shown.contains(&key), "the key leaked: {shown}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+}
+
+/// A minimal HTTP forward proxy: it records the first request line of each connection and
+/// pipes the bytes to the origin named in the absolute-form URI.
+struct ForwardProxy {
+    address: std::net::SocketAddr,
+    connections: Arc<AtomicUsize>,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ForwardProxy {
+    async fn start() -> ForwardProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counter, seen) = (Arc::clone(&connections), Arc::clone(&lines));
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    while !head.windows(4).any(|window| window == b"\r\n\r\n") {
+                        match client.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => head.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&head).to_string();
+                    let line = text.lines().next().unwrap_or_default().to_string();
+                    seen.lock().expect("lock").push(line.clone());
+                    let target = line
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|uri| uri.strip_prefix("http://"))
+                        .and_then(|rest| rest.split('/').next())
+                        .unwrap_or_default()
+                        .to_string();
+                    let Ok(mut origin) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    if origin.write_all(&head).await.is_err() {
+                        return;
+                    }
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut origin).await;
+                });
+            }
+        });
+        ForwardProxy {
+            address,
+            connections,
+            lines,
+            task,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    fn first_request_line(&self) -> String {
+        self.lines
+            .lock()
+            .expect("lock")
+            .first()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ForwardProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
