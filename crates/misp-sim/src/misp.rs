@@ -318,6 +318,12 @@ impl State {
                 target.entry(name).or_insert(value);
             }
             target.insert("id".to_string(), json!(id.to_string()));
+            // Older captures lack fields MISP 2.5 sends; fill them in so views look current.
+            for organisation in ["Org", "Orgc"] {
+                if let Some(Value::Object(fields)) = target.get_mut(organisation) {
+                    fields.entry("local").or_insert(json!(true));
+                }
+            }
             if target
                 .get("uuid")
                 .and_then(Value::as_str)
