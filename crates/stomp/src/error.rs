@@ -41,8 +41,12 @@ pub enum StompError {
         /// The body, decoded lossily as UTF-8.
         body: String,
     },
-    /// Nothing (not even a heart-beat) arrived for twice the negotiated server interval.
-    #[error("nothing received from {addr} for {silent_for:?} (twice the negotiated heart-beat)")]
+    /// Nothing (not even a heart-beat) arrived for 2.5 negotiated server intervals: twice the
+    /// interval as in resilient-circuits, plus half an interval because ActiveMQ's beats can be
+    /// two full intervals apart right after it sent a frame.
+    #[error(
+        "nothing received from {addr} for {silent_for:?} (2.5 negotiated heart-beat intervals)"
+    )]
     HeartbeatTimeout { addr: String, silent_for: Duration },
     /// The broker closed the connection.
     #[error("{addr} closed the connection")]

@@ -48,7 +48,8 @@
 //!   ended, so a caller can keep an unsent reply and send it after reconnecting.
 //! * [`StompReceiver::next_message`] yields MESSAGE frames. When the connection ends it returns
 //!   the reason once: [`StompError::ServerError`] for an ERROR frame,
-//!   [`StompError::HeartbeatTimeout`] after twice the broker's heart-beat interval of silence,
+//!   [`StompError::HeartbeatTimeout`] after 2.5 of the broker's heart-beat intervals of silence
+//!   (twice, as resilient-circuits, plus grace for ActiveMQ's late first beat),
 //!   [`StompError::Closed`] on EOF, [`StompError::Io`] or [`StompError::Protocol`]; after that,
 //!   [`StompError::NotConnected`]. There is no automatic reconnection: the caller connects again
 //!   and re-subscribes, as resilient-circuits does.
