@@ -38,6 +38,27 @@ const MISP_ATTRIBUTE_TYPE: InputField = InputField {
     uuid: "d957c2b0-75fe-41b7-ac06-1ce0a7a7b251",
 };
 
+/// SOAR artifact types people put where a MISP type belongs, with the MISP types the
+/// original's example scripts mapped them to.
+const SOAR_ARTIFACT_TYPES: &[(&str, &[&str])] = &[
+    ("DNS Name", &["hostname", "domain"]),
+    ("Email Attachment", &["email-attachment"]),
+    ("Email Body", &["email-body"]),
+    ("Email Recipient", &["email-dst"]),
+    ("Email Sender", &["email-src"]),
+    ("Email Subject", &["email-subject"]),
+    ("File Name", &["filename"]),
+    ("IP Address", &["ip-dst", "ip-src"]),
+    ("MAC Address", &["mac-address"]),
+    ("Malware MD5 Hash", &["md5"]),
+    ("Malware SHA-1 Hash", &["sha1"]),
+    ("Malware SHA-256 Hash", &["sha256"]),
+    ("Port", &["port"]),
+    ("Threat CVE ID", &["vulnerability"]),
+    ("URI Path", &["uri"]),
+    ("URL", &["url"]),
+];
+
 /// How many close types an unknown type's error suggests.
 const SUGGESTIONS: usize = 3;
 
@@ -78,7 +99,11 @@ impl Function for MispCreateAttribute {
 /// The attribute the inputs describe; the type must be one MISP knows.
 fn new_attribute(inputs: &Inputs) -> Result<NewAttribute, FunctionError> {
     let value = inputs.required_text(MISP_ATTRIBUTE_VALUE.name)?;
-    let attribute_type = inputs.required_text(MISP_ATTRIBUTE_TYPE.name)?;
+    // Stray spaces from a script or a copy and paste are not part of any MISP type.
+    let attribute_type = inputs
+        .required_text(MISP_ATTRIBUTE_TYPE.name)?
+        .trim()
+        .to_string();
     if !is_misp_type(&attribute_type) {
         return Err(unknown_type(&attribute_type).into());
     }
@@ -106,21 +131,31 @@ fn unknown_type(attribute_type: &str) -> InputError {
     }
 }
 
-/// The known types most like `attribute_type`, best first. Case is ignored because MISP types
-/// are all lower case and `IP-DST` plainly means `ip-dst`.
+/// The known types most like `attribute_type`, best first: the MISP types of a SOAR artifact
+/// type, then the most alike by spelling. Case is ignored because MISP types are all lower
+/// case and `IP-DST` plainly means `ip-dst`.
 fn closest_types(attribute_type: &str) -> Vec<&'static str> {
     let wanted = attribute_type.trim().to_lowercase();
+    let from_artifact_type = SOAR_ARTIFACT_TYPES
+        .iter()
+        .filter(|(artifact_type, _)| artifact_type.eq_ignore_ascii_case(&wanted))
+        .flat_map(|(_, misp_types)| misp_types.iter().copied());
     let mut scored: Vec<(f64, &'static str)> = MISP_TYPES
         .lines()
         .map(|known| (strsim::jaro_winkler(&wanted, known), known))
         .filter(|(score, _)| *score >= SUGGESTION_THRESHOLD)
         .collect();
     scored.sort_by(|left, right| right.0.total_cmp(&left.0).then(left.1.cmp(right.1)));
-    scored
-        .into_iter()
-        .take(SUGGESTIONS)
-        .map(|(_, known)| known)
-        .collect()
+    let mut closest: Vec<&'static str> = Vec::with_capacity(SUGGESTIONS);
+    for known in from_artifact_type.chain(scored.into_iter().map(|(_, known)| known)) {
+        if closest.len() == SUGGESTIONS {
+            break;
+        }
+        if !closest.contains(&known) {
+            closest.push(known);
+        }
+    }
+    closest
 }
 
 #[cfg(test)]
@@ -193,6 +228,34 @@ mod tests {
     fn upper_case_type_suggests_the_lower_case_one_first() {
         assert_eq!(closest_types("SHA256").first(), Some(&"sha256"));
         assert_eq!(closest_types("Hostname").first(), Some(&"hostname"));
+    }
+
+    #[test]
+    fn a_soar_artifact_type_suggests_the_misp_types_it_maps_to() {
+        assert_eq!(closest_types("IP Address")[..2], ["ip-dst", "ip-src"]);
+        assert_eq!(closest_types("dns name")[..2], ["hostname", "domain"]);
+        assert_eq!(
+            closest_types("Threat CVE ID").first(),
+            Some(&"vulnerability")
+        );
+        for (artifact_type, misp_types) in SOAR_ARTIFACT_TYPES {
+            for misp_type in *misp_types {
+                assert!(
+                    is_misp_type(misp_type),
+                    "{artifact_type} maps to {misp_type}, which MISP does not have"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn surrounding_spaces_are_ignored() {
+        let attribute = new_attribute(&inputs(json!({
+            "misp_attribute_value": "https://example.org/",
+            "misp_attribute_type": " url ",
+        })))
+        .expect("' url ' is url");
+        assert_eq!(attribute.attribute_type, "url");
     }
 
     #[test]

@@ -206,7 +206,7 @@ async fn an_unknown_type_suggests_types_and_calls_nothing() {
     let text = error.to_string();
     assert!(
         text.starts_with(
-            "input 'misp_attribute_type' is \"IP Address\", not a MISP attribute type; closest: "
+            "input 'misp_attribute_type' is \"IP Address\", not a MISP attribute type; closest: ip-dst, ip-src"
         ),
         "{text}"
     );

@@ -112,3 +112,17 @@ async fn the_event_id_must_be_given_as_a_whole_number() {
     );
     assert_eq!(sim.request_count(), 0);
 }
+
+#[tokio::test]
+async fn a_config_without_a_key_is_a_config_error_once_misp_is_needed() {
+    let log = ProgressLog::new();
+    let context =
+        test_support::context_from_config("[fn_misp]\nmisp_url=https://misp.example\n", &log);
+    let result = MispSightingList
+        .run(&context, &test_support::inputs(json!({"misp_event_id": 5})))
+        .await;
+    let error = result.expect_err("no key, no MISP");
+    assert!(matches!(error, FunctionError::Config(_)), "{error:?}");
+    assert!(error.to_string().contains("misp_key"), "{error}");
+    assert_eq!(log.messages(), test_support::progress(&[]));
+}
