@@ -13,7 +13,7 @@
 # BASE defaults to $AMQ_BASE or /tmp/soar-amq. Ports come from AMQ_STOMP_PORT (61613) and
 # AMQ_STOMP_TLS_PORT (61614) when starting and are remembered in BASE/ports, so stop,
 # restart, status and env need no environment. AMQ_PERSISTENT=true keeps messages across restarts
-# (KahaDB in BASE/data); the default is a non-persistent broker.
+# (KahaDB in BASE/data; remembered like the ports); the default is a non-persistent broker.
 # The TLS certificate is for CN=localhost, SAN dns:localhost, ip:127.0.0.1; its PEM, which
 # is also the CA to trust, is BASE/broker-ca.pem.
 set -euo pipefail
@@ -30,7 +30,7 @@ log() { echo "activemq.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 load_ports() {
-    PORT="" TLS_PORT=""
+    PORT="" TLS_PORT="" PERSISTENT=""
     # A running broker's ports win; otherwise the environment, then the last ports, then defaults.
     if [[ -f "$BASE/ports" ]] && { broker_pid >/dev/null || [[ -z "${AMQ_STOMP_PORT:-}${AMQ_STOMP_TLS_PORT:-}" ]]; }; then
         # shellcheck disable=SC1091
@@ -38,13 +38,23 @@ load_ports() {
     fi
     PORT=${PORT:-${AMQ_STOMP_PORT:-61613}}
     TLS_PORT=${TLS_PORT:-${AMQ_STOMP_TLS_PORT:-61614}}
+    PERSISTENT=${AMQ_PERSISTENT:-${PERSISTENT:-false}}
+}
+
+# Whether `pid` is a live (not zombie) ActiveMQ of ours; a stale pid file may name another process.
+is_broker() {
+    local pid=$1 state
+    [[ -r "/proc/$pid/cmdline" ]] || return 1
+    tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q "activemq.jar" || return 1
+    state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo Z)
+    [[ "$state" != Z ]]
 }
 
 broker_pid() {
     [[ -f "$PID_FILE" ]] || return 1
     local pid
     pid=$(cat "$PID_FILE")
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+    [[ -n "$pid" ]] && is_broker "$pid" || return 1
     echo "$pid"
 }
 
@@ -73,7 +83,7 @@ write_config() {
             -storepass changeit > "$BASE/broker-ca.pem" 2>/dev/null
     fi
     local persistent=false
-    [[ "${AMQ_PERSISTENT:-false}" == true ]] && persistent=true
+    [[ "$PERSISTENT" == true ]] && persistent=true
     # 32 MiB frames leave room for 16 MiB bodies plus headers.
     local options="transport.maxFrameSize=33554432"
     cat > "$BASE/conf/activemq.xml" <<XML
@@ -104,7 +114,7 @@ log4j.appender.stdout=org.apache.log4j.ConsoleAppender
 log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=%d{HH:mm:ss.SSS} %-5p %c{1} - %m%n
 PROPS
-    printf 'PORT=%s\nTLS_PORT=%s\n' "$PORT" "$TLS_PORT" > "$BASE/ports"
+    printf 'PORT=%s\nTLS_PORT=%s\nPERSISTENT=%s\n' "$PORT" "$TLS_PORT" "$persistent" > "$BASE/ports"
 }
 
 port_in_use() {
@@ -118,7 +128,7 @@ wait_ready() {
         local port=${target%%:*} ca=""
         [[ "$target" == *:* ]] && ca=${target#*:}
         until python3 "$HERE/stomp_wait.py" 127.0.0.1 "$port" 1 $ca 2>/dev/null; do
-            if ! kill -0 "$pid" 2>/dev/null; then
+            if ! is_broker "$pid"; then
                 tail -n 40 "$LOG_FILE" >&2 || true
                 die "the broker exited during start-up (log: $LOG_FILE)"
             fi
@@ -146,6 +156,8 @@ do_start() {
     done
     write_config
     local started=$SECONDS
+    # Append, so a restart keeps the earlier runs' logs for whoever debugs a test.
+    echo "=== activemq.sh start $(date -u +%FT%TZ) ===" >> "$LOG_FILE"
     # setsid: the broker must outlive the shell (and process group) that started it.
     (
         cd "$BASE"
@@ -154,7 +166,7 @@ do_start() {
             -Dactivemq.base="$BASE" -Dactivemq.conf="$BASE/conf" -Dactivemq.data="$BASE/data" \
             -Djava.io.tmpdir="$BASE/tmp" \
             -jar "$AMQ_HOME/bin/activemq.jar" start "xbean:file:$BASE/conf/activemq.xml" \
-            </dev/null >"$LOG_FILE" 2>&1
+            </dev/null >>"$LOG_FILE" 2>&1
     ) &
     pid=$!
     echo "$pid" > "$PID_FILE"
@@ -171,7 +183,7 @@ do_stop() {
     fi
     kill "-$signal" "$pid" 2>/dev/null || true
     local waited=0
-    while kill -0 "$pid" 2>/dev/null; do
+    while is_broker "$pid"; do
         if ((waited >= 150)); then
             log "still running after 15 s; killing"
             kill -KILL "$pid" 2>/dev/null || true
