@@ -75,6 +75,9 @@ pub struct RecordedRequest {
     /// The JSON body, `Null` when empty, a JSON string when it was not JSON.
     pub body: Value,
     pub status: u16,
+    /// When the request arrived, on tokio's clock, so tests with paused time can check
+    /// how long a client waited between requests.
+    pub at: tokio::time::Instant,
     /// False when no simulated endpoint matched: a test should treat that as a bug.
     pub known_endpoint: bool,
 }

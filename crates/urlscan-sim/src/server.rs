@@ -45,6 +45,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let at = tokio::time::Instant::now();
     let latency = shared.state().latency;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -76,6 +77,7 @@ async fn handle(
         headers: recorded_headers,
         body: body_json,
         status: reply.status.as_u16(),
+        at,
         known_endpoint,
     });
     into_response(reply)
