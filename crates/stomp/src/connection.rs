@@ -91,7 +91,9 @@ pub struct ConnectedInfo {
 ///
 /// Every method waits until its frame has been written to the socket, and returns an error
 /// if the connection has ended, so an unsent frame is never silently lost (a written one can
-/// still be lost with the connection unless it asked for a receipt).
+/// still be lost with the connection unless it asked for a receipt). Frames from one task are
+/// written in call order. Dropping a call's future after it was queued may still let the
+/// frame be written.
 #[derive(Debug, Clone)]
 pub struct StompSender {
     shared: Arc<Shared>,
@@ -392,7 +394,6 @@ impl Shared {
         }
     }
 
-    #[allow(clippy::type_complexity)]
     fn register_receipt(
         &self,
     ) -> Result<(String, oneshot::Receiver<Result<(), StompError>>), StompError> {
