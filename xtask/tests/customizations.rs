@@ -1,0 +1,558 @@
+//! The generated fn_misp export against the original app's (`tests/fixtures/fn_misp/export.res`)
+//! and against resilient-sdk's own loader: what SOAR and the SDK know the app by must not move.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+use xtask::sources::AppSources;
+use xtask::{App, CUSTOMIZATIONS_DIR, export, registered_apps, workspace_root};
+
+fn fn_misp_app() -> App {
+    let apps = registered_apps().unwrap_or_else(|error| panic!("the registry: {error:#}"));
+    apps.into_iter()
+        .find(|app| app.name == "fn_misp")
+        .unwrap_or_else(|| panic!("no fn_misp function is registered"))
+}
+
+fn generated() -> Value {
+    let app = fn_misp_app();
+    let sources = AppSources::load(&workspace_root().join(CUSTOMIZATIONS_DIR).join("fn_misp"))
+        .unwrap_or_else(|error| panic!("the fn_misp sources: {error:#}"));
+    export::build_export(&app, &sources).unwrap_or_else(|error| panic!("the export: {error:#}"))
+}
+
+fn reference() -> Value {
+    let path = workspace_root().join("tests/fixtures/fn_misp/export.res");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()))
+}
+
+fn list<'a>(export: &'a Value, key: &str) -> &'a [Value] {
+    export[key]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_else(|| panic!("the export's '{key}' is not a list"))
+}
+
+/// The objects of list `key`, by the value of `name_key`.
+fn by_name<'a>(export: &'a Value, key: &str, name_key: &str) -> BTreeMap<String, &'a Value> {
+    list(export, key)
+        .iter()
+        .map(|object| {
+            (
+                object[name_key].as_str().unwrap_or_default().to_string(),
+                object,
+            )
+        })
+        .collect()
+}
+
+/// `object` with only `keys`, for comparing the parts that matter.
+fn pick(object: &Value, keys: &[&str]) -> Value {
+    Value::Object(
+        keys.iter()
+            .map(|key| (key.to_string(), object[*key].clone()))
+            .collect(),
+    )
+}
+
+#[test]
+fn functions_match_the_original() {
+    let generated = generated();
+    let reference = reference();
+    let generated_functions = by_name(&generated, "functions", "name");
+    let reference_functions = by_name(&reference, "functions", "name");
+    assert_eq!(
+        generated_functions.keys().collect::<Vec<_>>(),
+        reference_functions.keys().collect::<Vec<_>>(),
+        "the same function names as the original"
+    );
+    let keys = [
+        "name",
+        "export_key",
+        "display_name",
+        "description",
+        "destination_handle",
+        "uuid",
+        "view_items",
+        "output_description",
+    ];
+    for (name, original) in &reference_functions {
+        assert_eq!(
+            pick(generated_functions[name], &keys),
+            pick(original, &keys),
+            "function {name}"
+        );
+        // The workflows a function lists are matched by name, not by the instance's ids.
+        let workflow_keys = ["name", "programmatic_name", "object_type"];
+        let workflows = |function: &Value| -> Vec<Value> {
+            function["workflows"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|w| pick(w, &workflow_keys))
+                .collect()
+        };
+        assert_eq!(
+            workflows(generated_functions[name]),
+            workflows(original),
+            "the workflows function {name} lists"
+        );
+    }
+}
+
+#[test]
+fn input_fields_match_the_original() {
+    let generated = generated();
+    let reference = reference();
+    let generated_fields = by_name(&generated, "fields", "export_key");
+    let reference_fields = by_name(&reference, "fields", "export_key");
+    assert_eq!(
+        generated_fields.keys().collect::<Vec<_>>(),
+        reference_fields.keys().collect::<Vec<_>>(),
+        "the same fields (function inputs, misp_event_id and the internal field)"
+    );
+    for (key, original) in reference_fields
+        .iter()
+        .filter(|(key, _)| key.starts_with("__function/"))
+    {
+        let field = generated_fields[key];
+        let keys = [
+            "name",
+            "text",
+            "input_type",
+            "tooltip",
+            "placeholder",
+            "required",
+            "type_id",
+            "prefix",
+            "uuid",
+            "templates",
+            "read_only",
+            "internal",
+        ];
+        assert_eq!(pick(field, &keys), pick(original, &keys), "field {key}");
+        let value_keys = ["label", "value", "default", "enabled", "hidden", "uuid"];
+        let values = |field: &Value| -> Vec<Value> {
+            field["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| pick(v, &value_keys))
+                .collect()
+        };
+        assert_eq!(
+            values(field),
+            values(original),
+            "the select values of {key}"
+        );
+    }
+}
+
+#[test]
+fn message_destination_and_incident_field_match_the_original() {
+    let generated = generated();
+    let reference = reference();
+    let destination_keys = [
+        "programmatic_name",
+        "name",
+        "export_key",
+        "uuid",
+        "destination_type",
+        "expect_ack",
+    ];
+    let destinations = |export: &Value| -> Vec<Value> {
+        list(export, "message_destinations")
+            .iter()
+            .map(|d| pick(d, &destination_keys))
+            .collect()
+    };
+    assert_eq!(destinations(&generated), destinations(&reference));
+
+    let without_id = |field: &Value| {
+        let mut field = field.clone();
+        if let Some(object) = field.as_object_mut() {
+            object.remove("id");
+        }
+        field
+    };
+    for key in [
+        "incident/misp_event_id",
+        "incident/internal_customizations_field",
+    ] {
+        assert_eq!(
+            without_id(by_name(&generated, "fields", "export_key")[key]),
+            without_id(by_name(&reference, "fields", "export_key")[key]),
+            "field {key}"
+        );
+    }
+}
+
+#[test]
+fn the_original_playbooks_keep_their_names_conditions_scripts_and_bpmn() {
+    let generated = generated();
+    let reference = reference();
+    let generated_playbooks = by_name(&generated, "playbooks", "name");
+    let keys = [
+        "name",
+        "display_name",
+        "description",
+        "object_type",
+        "uuid",
+        "activation_type",
+        "status",
+        "type",
+        "manual_settings",
+        "deployment_id",
+        "export_key",
+    ];
+    let script_keys = [
+        "name",
+        "uuid",
+        "language",
+        "object_type",
+        "programmatic_name",
+        "playbook_handle",
+        "script_text",
+    ];
+    let reference_playbooks = by_name(&reference, "playbooks", "name");
+    assert_eq!(
+        reference_playbooks.len(),
+        5,
+        "the reference has the five 2023 playbooks"
+    );
+    for (name, original) in reference_playbooks {
+        let playbook = generated_playbooks
+            .get(&name)
+            .unwrap_or_else(|| panic!("playbook {name} is missing from the generated export"));
+        assert_eq!(
+            pick(playbook, &keys),
+            pick(original, &keys),
+            "playbook {name}"
+        );
+        let scripts = |playbook: &Value| -> Vec<Value> {
+            playbook["local_scripts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| pick(s, &script_keys))
+                .collect()
+        };
+        assert_eq!(
+            scripts(playbook),
+            scripts(original),
+            "the local scripts of playbook {name}"
+        );
+        // The BPMN, input script included, comes out byte for byte as SOAR exported it.
+        assert_eq!(
+            playbook["content"]["xml"], original["content"]["xml"],
+            "the BPMN of playbook {name}"
+        );
+        assert_eq!(
+            pick(&playbook["fields_type"], &["uuid", "type_name"]),
+            pick(&original["fields_type"], &["uuid", "type_name"])
+        );
+        assert_eq!(
+            playbook["tag"]["uuid"], original["tag"]["uuid"],
+            "the tag of playbook {name}"
+        );
+    }
+}
+
+#[test]
+fn the_tag_playbooks_of_3_0_2_are_added() {
+    let generated = generated();
+    let playbooks = by_name(&generated, "playbooks", "name");
+    assert_eq!(
+        playbooks.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec![
+            "misp_create_attribute",
+            "misp_create_event",
+            "misp_create_sighting",
+            "misp_create_tag_on_attribute",
+            "misp_create_tag_on_event",
+            "misp_search_attribute",
+            "misp_sighting_list",
+        ],
+        "the seven playbooks of customize.py's codegen_reload_data"
+    );
+    let tag_function_uuid =
+        by_name(&generated, "functions", "name")["misp_create_tag"]["uuid"].clone();
+    for (name, object_type, display_name, tag_type, conditions) in [
+        (
+            "misp_create_tag_on_event",
+            "incident",
+            "MISP: Create Tag on Event - Example (PB)",
+            "Event",
+            json!([{"evaluation_id": null, "field_name": "incident.properties.misp_event_id", "method": "has_a_value", "type": null, "value": null}]),
+        ),
+        (
+            "misp_create_tag_on_attribute",
+            "artifact",
+            "MISP: Create Tag on Attribute - Example (PB)",
+            "Attribute",
+            json!([]),
+        ),
+    ] {
+        let playbook = playbooks[name];
+        assert_eq!(playbook["object_type"], object_type, "{name}");
+        assert_eq!(playbook["display_name"], display_name, "{name}");
+        assert_eq!(
+            playbook["manual_settings"]["activation_conditions"]["conditions"], conditions,
+            "{name}"
+        );
+        let xml = playbook["content"]["xml"].as_str().unwrap_or_default();
+        assert!(
+            xml.contains(&format!(
+                "<resilient:function uuid=\"{}\">",
+                tag_function_uuid.as_str().unwrap_or_default()
+            )),
+            "{name} calls misp_create_tag"
+        );
+        assert!(
+            xml.contains(r#"\"result_name\":\"tags\""#) || xml.contains(r#""result_name":"tags""#),
+            "{name} names its result 'tags'"
+        );
+        assert!(
+            xml.contains(&format!(r#"inputs.misp_tag_type = \"{tag_type}\""#)),
+            "{name} tags the {tag_type}"
+        );
+        let script = playbook["local_scripts"][0]["script_text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            script.contains("playbook.functions.results.tags"),
+            "{name}'s post script reads its result"
+        );
+    }
+}
+
+#[test]
+fn the_3_0_1_workflows_and_their_menu_rules_are_present() {
+    let generated = generated();
+    let functions = by_name(&generated, "functions", "name");
+    let workflows = by_name(&generated, "workflows", "programmatic_name");
+    let rules = by_name(&generated, "actions", "name");
+    for (rule, object_type, workflow, function) in [
+        (
+            "Example: Create MISP Event",
+            "incident",
+            "example_misp_create_event",
+            "misp_create_event",
+        ),
+        (
+            "Example: MISP Sighting List",
+            "incident",
+            "example_misp_sighting_list",
+            "misp_sighting_list",
+        ),
+        (
+            "Example: Create MISP Sighting",
+            "artifact",
+            "example_misp_create_sighting",
+            "misp_create_sighting",
+        ),
+        (
+            "Example: Create MISP Attribute",
+            "artifact",
+            "example_misp_create_attribute",
+            "misp_create_attribute",
+        ),
+        (
+            "Example: MISP Search Attribute",
+            "artifact",
+            "example_misp_search_attribute",
+            "misp_search_attribute",
+        ),
+        (
+            "Example: MISP Create Tag on Attribute",
+            "artifact",
+            "example_misp_create_tag_on_attribute",
+            "misp_create_tag",
+        ),
+        (
+            "Example: MISP Create Tag on Event",
+            "incident",
+            "example_misp_create_tag_on_event",
+            "misp_create_tag",
+        ),
+    ] {
+        let rule_object = rules
+            .get(rule)
+            .unwrap_or_else(|| panic!("rule '{rule}' is missing"));
+        assert_eq!(rule_object["type"], 1, "'{rule}' is a menu item");
+        assert_eq!(rule_object["object_type"], object_type, "'{rule}'");
+        assert_eq!(rule_object["workflows"], json!([workflow]), "'{rule}'");
+        let workflow_object = workflows
+            .get(workflow)
+            .unwrap_or_else(|| panic!("workflow {workflow} is missing"));
+        assert_eq!(workflow_object["object_type"], object_type, "{workflow}");
+        let xml = workflow_object["content"]["xml"]
+            .as_str()
+            .unwrap_or_default();
+        let uuid = functions[function]["uuid"].as_str().unwrap_or_default();
+        assert!(
+            xml.contains(&format!("<resilient:function uuid=\"{uuid}\">")),
+            "{workflow} calls {function}"
+        );
+        assert!(
+            xml.contains(&format!("<process id=\"{workflow}\"")),
+            "{workflow}'s process id is its programmatic name"
+        );
+    }
+    let attribute_xml = workflows["example_misp_create_attribute"]["content"]["xml"]
+        .as_str()
+        .unwrap_or_default();
+    for (artifact_type, misp_type) in [
+        ("DNS Name", "hostname"),
+        ("IP Address", "ip-dst"),
+        ("Threat CVE ID", "vulnerability"),
+        ("Malware SHA-256 Hash", "sha256"),
+    ] {
+        assert!(
+            attribute_xml.contains(&format!(r#"\"{artifact_type}\": \"{misp_type}\""#)),
+            "the create-attribute map sends {artifact_type} as {misp_type}"
+        );
+    }
+    assert!(
+        attribute_xml.contains("helper.fail("),
+        "an unmapped artifact type fails the workflow"
+    );
+}
+
+#[test]
+fn the_export_has_what_an_import_needs() {
+    let generated = generated();
+    let reference = reference();
+    let keys = |export: &Value| -> Vec<String> {
+        export
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        keys(&generated),
+        keys(&reference),
+        "the original's top-level keys"
+    );
+    assert_eq!(generated["export_format_version"], 2);
+    assert_eq!(generated["server_version"], reference["server_version"]);
+    let internal_type = |export: &Value| {
+        pick(
+            &export["incident_types"][0],
+            &["name", "uuid", "enabled", "id"],
+        )
+    };
+    assert_eq!(internal_type(&generated), internal_type(&reference));
+    // Deterministic: built twice, rendered the same, with keys sorted as the text shows.
+    let first = export::to_export_text(&generated).unwrap_or_default();
+    assert_eq!(
+        first,
+        export::to_export_text(&self::generated()).unwrap_or_default()
+    );
+    assert!(
+        first.starts_with("{\n  \"action_order\": [],\n  \"actions\": ["),
+        "sorted keys, two-space indent"
+    );
+}
+
+/// Where the resilient-sdk virtualenv lives: the place `scripts/python-env` makes it.
+fn python_env_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SOAR_PYTHON_ENV") {
+        return PathBuf::from(dir);
+    }
+    // CARGO_TARGET_TMPDIR is <target dir>/tmp.
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    target_tmp.parent().unwrap_or(target_tmp).join("python-env")
+}
+
+#[test]
+fn resilient_sdk_loads_every_function_field_workflow_and_playbook() {
+    let in_ci = std::env::var_os("CI").is_some();
+    if Command::new("python3").arg("--version").output().is_err() {
+        assert!(
+            !in_ci,
+            "python3 is required in CI to check the export with resilient-sdk"
+        );
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let root = workspace_root();
+    let target_dir = python_env_dir()
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let made = Command::new("bash")
+        .arg(root.join("scripts/python-env"))
+        .env("SOAR_PYTHON_ENV", python_env_dir())
+        .env("CARGO_TARGET_DIR", target_dir)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run scripts/python-env: {error}"));
+    assert!(
+        made.status.success(),
+        "scripts/python-env failed:\n{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let python = python_env_dir().join("bin/python");
+
+    let app = fn_misp_app();
+    let sources = AppSources::load(&root.join(CUSTOMIZATIONS_DIR).join("fn_misp"))
+        .unwrap_or_else(|error| panic!("the fn_misp sources: {error:#}"));
+    let expected = json!({
+        "functions": app.functions.iter().map(|f| (f.name.to_string(), json!(f.inputs.iter().map(|i| i.name).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
+        "incident_fields": sources.incident_fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+        "message_destinations": ["fn_misp"],
+        "workflows": sources.workflows.iter().map(|w| (w.manifest.programmatic_name.clone(), json!(w.manifest.function))).collect::<serde_json::Map<_, _>>(),
+        "rules": sources.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
+        "playbooks": sources.playbooks.iter().map(|p| (p.manifest.name.clone(), json!(p.manifest.function))).collect::<serde_json::Map<_, _>>(),
+    });
+    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sdk-expected-fn_misp.json");
+    std::fs::write(&scratch, expected.to_string())
+        .unwrap_or_else(|error| panic!("cannot write {}: {error}", scratch.display()));
+
+    // The checked-in file is what `soar-runner customize` embeds, so that is the one to load.
+    let output = Command::new(&python)
+        .arg(root.join("xtask/tests/sdk_load_export.py"))
+        .arg(root.join(xtask::export_path("fn_misp")))
+        .arg(&scratch)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", python.display()));
+    assert!(
+        output.status.success(),
+        "resilient-sdk could not load the export:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "the loader's summary is not JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+    assert_eq!(
+        summary["functions"].as_array().map(Vec::len),
+        Some(6),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["playbooks"].as_array().map(Vec::len),
+        Some(7),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["workflows"].as_array().map(Vec::len),
+        Some(7),
+        "{summary}"
+    );
+    assert!(
+        summary["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f == "incident/misp_event_id"),
+        "{summary}"
+    );
+}
