@@ -1,7 +1,294 @@
-//! `soar-runner`: serves SOAR functions over STOMP like resilient-circuits.
+//! `soar-runner`: serves SOAR functions over STOMP like resilient-circuits, and the
+//! commands around it (`selftest`, `invoke`, `functions`, `customize`, `config`).
 
+mod dispatch;
+mod invoke;
+mod logging;
 mod plugins;
+mod record;
+mod selftest;
+mod service;
+mod settings;
+mod soar_rest;
 
-fn main() {
-    println!("soar-runner (being written)");
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use soar_core::Registry;
+use soar_core::config::AppConfig;
+use soar_core::misp::{MispClient, MispConfig};
+
+use crate::dispatch::{Environment, Outcome};
+use crate::logging::LogFormat;
+use crate::settings::ResilientSettings;
+use crate::soar_rest::SoarClient;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "soar-runner",
+    version,
+    about = "Serves IBM QRadar SOAR functions (fn_misp) over STOMP, like resilient-circuits"
+)]
+struct Cli {
+    /// The app.config to use (otherwise $APP_CONFIG_FILE, ./app.config, ~/.resilient/app.config).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log as human-readable text or as JSON lines.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Connect to SOAR and serve function messages until SIGTERM or Ctrl-C (the default).
+    Run,
+    /// Check the config, SOAR REST, the broker and each app; exit with resilient-circuits' codes.
+    Selftest,
+    /// Run one function against the configured MISP and print its result as JSON.
+    Invoke {
+        /// The function's API name, e.g. misp_search_attribute.
+        function: String,
+        /// Inputs as name=value; select inputs take the label (misp_tag_type=Attribute).
+        inputs: Vec<String>,
+        /// Read inputs from a JSON object in FILE, or from stdin with '-'.
+        #[arg(long, value_name = "FILE")]
+        inputs_json: Option<PathBuf>,
+    },
+    /// List the functions this binary serves.
+    Functions,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch_command(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
+    let registry = Registry::from_inventory().context("registering the functions")?;
+    match cli.command.take().unwrap_or(Command::Run) {
+        Command::Functions => {
+            print_functions(&registry);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoke {
+            function,
+            inputs,
+            inputs_json,
+        } => {
+            logging::init(cli.log_format, Some("warn"), None, "app.log");
+            let config = AppConfig::load(cli.config.as_deref())?;
+            let definition = registry.get(&function)?.definition();
+            let base = invoke::read_inputs_json(inputs_json.as_deref())?;
+            let inputs = invoke::inputs_from_pairs(definition, &inputs, base)?;
+            let environment = environment(registry, config, None);
+            match invoke::run(&environment, &function, inputs).await {
+                Outcome::Completed(payload) => {
+                    println!("{}", serde_json::to_string_pretty(&payload)?);
+                    let success = payload.get("success").and_then(serde_json::Value::as_bool);
+                    Ok(if success == Some(false) {
+                        ExitCode::from(2)
+                    } else {
+                        ExitCode::SUCCESS
+                    })
+                }
+                Outcome::Failed(reason) => {
+                    eprintln!("error: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Selftest => {
+            logging::init(cli.log_format, Some("warn"), None, "app.log");
+            Ok(ExitCode::from(
+                selftest::run(cli.config.as_deref(), registry).await,
+            ))
+        }
+        Command::Run => run(cli, registry).await,
+    }
+}
+
+async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
+    let config = AppConfig::load(cli.config.as_deref())?;
+    let settings = ResilientSettings::from_app_config(&config)?;
+    logging::init(
+        cli.log_format,
+        settings.loglevel.as_deref(),
+        settings.logdir.as_deref(),
+        &settings.logfile,
+    );
+    tracing::info!(
+        config = config.origin(),
+        functions = registry.len(),
+        "starting soar-runner {}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let soar = match SoarClient::connect(&settings).await {
+        Ok(soar) => soar,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            eprintln!("error: {error}");
+            return Ok(ExitCode::from(error.exit_code() as u8));
+        }
+    };
+    tracing::info!(
+        org = soar.org_name,
+        org_id = soar.org_id,
+        "IBM Security QRadar SOAR version: v{}",
+        soar.server_version.as_deref().unwrap_or("unknown")
+    );
+    anyhow::ensure!(
+        soar.actions_framework_enabled,
+        "the org '{}' has the actions framework turned off, so SOAR sends no function messages",
+        soar.org_name
+    );
+    let mut destinations = Vec::new();
+    for function in registry.functions() {
+        let name = function.definition().name;
+        match soar.function_destination(name).await? {
+            Some(destination) => destinations.push(destination),
+            None => tracing::warn!(
+                function = name,
+                "SOAR does not know this function, so it is skipped; run `soar-runner customize` to import it"
+            ),
+        }
+    }
+    destinations.sort();
+    destinations.dedup();
+    anyhow::ensure!(
+        !destinations.is_empty(),
+        "SOAR knows none of the functions served here; run `soar-runner customize` to import them"
+    );
+    let service_config = service::ServiceConfig {
+        settings: settings.clone(),
+        org_id: soar.org_id,
+        destinations,
+    };
+    let environment = environment(registry, config, Some(Arc::new(soar)));
+    service::run(service_config, environment, shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds what every call shares; a MISP config problem is kept and reported by the
+/// functions that need MISP, so the other functions keep working.
+fn environment(
+    registry: Registry,
+    config: AppConfig,
+    soar: Option<Arc<dyn soar_core::SoarRest>>,
+) -> Environment {
+    let max_result_size = ResilientSettings::from_app_config(&config)
+        .map(|settings| settings.max_result_size)
+        .unwrap_or(10 * 1024 * 1024);
+    let misp = match config.section("fn_misp") {
+        None => Err(format!(
+            "{}: the section [fn_misp] is missing; run `soar-runner config -u` to add it",
+            config.origin()
+        )),
+        Some(_) => MispConfig::from_app_config(&config)
+            .map_err(|error| error.to_string())
+            .and_then(|misp| MispClient::new(misp).map_err(|error| error.to_string()))
+            .map(Arc::new),
+    };
+    if let Err(reason) = &misp {
+        tracing::warn!(%reason, "the MISP functions will fail until this is fixed");
+    }
+    Environment {
+        registry,
+        config: Arc::new(config),
+        misp,
+        soar,
+        max_result_size,
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the runner");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown requested: no new messages are taken; running functions finish");
+}
+
+fn print_functions(registry: &Registry) {
+    for function in registry.functions() {
+        let definition = function.definition();
+        println!(
+            "{}  ({})  destination: {}  app: {}",
+            definition.name, definition.display_name, definition.destination, definition.app.name
+        );
+        for input in definition.inputs {
+            let required = if input.required { ", required" } else { "" };
+            println!(
+                "    {} ({}{required})",
+                input.name,
+                input.input_type.soar_name()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every crate under crates/ named like a function must be linked and registered.
+    #[test]
+    fn every_function_crate_is_linked() {
+        let crates_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&crates_dir)
+            .expect("the crates directory exists")
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| {
+                crates_dir.join(name).join("Cargo.toml").exists()
+                    && std::fs::read_to_string(crates_dir.join(name).join("src/lib.rs"))
+                        .map(|source| source.contains("register_function!"))
+                        .unwrap_or(false)
+            })
+            .collect();
+        on_disk.sort();
+        let registry = Registry::from_inventory().expect("no duplicate function names");
+        let registered: Vec<String> = registry.names().map(str::to_string).collect();
+        assert_eq!(
+            registered, on_disk,
+            "plugins.rs must name every function crate"
+        );
+    }
 }

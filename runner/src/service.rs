@@ -1,0 +1,539 @@
+//! `soar-runner run`: the STOMP side of the runner. Subscribes to each message
+//! destination, runs at most `num_workers` functions at once, replies and acks every
+//! message exactly once, reconnects forever, and drains on shutdown.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use soar_stomp::{AckMode, ConnectOptions, Frame, StompError, StompSender, TlsOptions};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::dispatch::{self, Environment, Outcome};
+use crate::record::{Arrival, FinalReply, Record};
+use crate::settings::{ResilientSettings, Verify};
+
+/// What the service needs beyond the function environment.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub settings: ResilientSettings,
+    pub org_id: i64,
+    /// Message destinations (programmatic names) to subscribe to.
+    pub destinations: Vec<String>,
+}
+
+/// Why the service stopped for good.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the broker refused the runner for good: {0}")]
+    Refused(String),
+}
+
+/// Serves until `shutdown` resolves, then drains and disconnects.
+pub async fn run(
+    config: ServiceConfig,
+    environment: Environment,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServiceError> {
+    let shared = Arc::new(Shared {
+        environment,
+        record: Mutex::new(Record::new(Duration::from_secs(3600), 100_000)),
+        link: Mutex::new(Link {
+            epoch: 0,
+            sender: None,
+        }),
+        permits: Arc::new(Semaphore::new(config.settings.num_workers)),
+        tracker: TaskTracker::new(),
+        stop_functions: CancellationToken::new(),
+        max_message_size: config.settings.max_message_size,
+    });
+    tokio::pin!(shutdown);
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut epoch = 0u64;
+    let last_sender = loop {
+        let connected = tokio::select! {
+            biased;
+            () = &mut shutdown => break None,
+            connected = connect_and_subscribe(&config) => connected,
+        };
+        let (sender, mut receiver) = match connected {
+            Ok(pair) => pair,
+            Err(error) => {
+                if let Some(reason) = fatal(&error) {
+                    return Err(ServiceError::Refused(reason));
+                }
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "cannot connect to the broker; retrying");
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => break None,
+                    () = tokio::time::sleep(delay) => continue,
+                }
+            }
+        };
+        backoff.reset();
+        epoch += 1;
+        shared.set_link(epoch, Some(sender.clone()));
+        tracing::info!(
+            destinations = ?config.destinations,
+            num_workers = config.settings.num_workers,
+            "soar-runner has started successfully and is now running"
+        );
+        shared.resend_unsent(&sender).await;
+        loop {
+            let frame = tokio::select! {
+                biased;
+                () = &mut shutdown => {
+                    shared.set_link(epoch, Some(sender.clone()));
+                    break;
+                }
+                frame = receiver.next_message() => frame,
+            };
+            match frame {
+                Ok(frame) if frame.command == "MESSAGE" => {
+                    let permit = tokio::select! {
+                        biased;
+                        () = &mut shutdown => break,
+                        permit = shared.permits.clone().acquire_owned() => permit,
+                    };
+                    let Ok(permit) = permit else { break };
+                    shared.clone().take(frame, epoch, &sender, permit).await;
+                }
+                Ok(frame) => {
+                    tracing::debug!(command = %frame.command, "ignoring a frame from the broker");
+                }
+                Err(error) => {
+                    if let Some(reason) = fatal(&error) {
+                        return Err(ServiceError::Refused(reason));
+                    }
+                    tracing::warn!(%error, "lost the broker connection; reconnecting");
+                    shared.set_link(epoch, None);
+                    break;
+                }
+            }
+        }
+        if shared.link_sender().is_some() {
+            // Only the shutdown branch leaves the link in place.
+            break Some(sender);
+        }
+    };
+    drain(&shared, config.settings.shutdown_timeout).await;
+    if let Some(sender) = last_sender {
+        if let Err(error) = sender.disconnect().await {
+            tracing::warn!(%error, "the broker did not confirm the disconnect");
+        }
+    }
+    tracing::info!("soar-runner stopped");
+    Ok(())
+}
+
+/// Connects, subscribes, and waits `wait` for an `ERROR` frame, as resilient-circuits'
+/// selftest does; returns the queues subscribed.
+pub async fn probe(config: &ServiceConfig, wait: Duration) -> Result<Vec<String>, StompError> {
+    let (sender, mut receiver) = connect_and_subscribe(config).await?;
+    match tokio::time::timeout(wait, receiver.next_message()).await {
+        Ok(Err(error)) => return Err(error),
+        Ok(Ok(_)) | Err(_) => {}
+    }
+    let _ = sender.disconnect().await;
+    Ok(config
+        .destinations
+        .iter()
+        .map(|destination| format!("actions.{}.{destination}", config.org_id))
+        .collect())
+}
+
+/// Lets running functions finish within the deadline; those cut off are not acked, so
+/// the broker hands them to another runner.
+async fn drain(shared: &Arc<Shared>, deadline: Duration) {
+    shared.tracker.close();
+    let running = shared.tracker.len();
+    if running > 0 {
+        tracing::info!(
+            running,
+            ?deadline,
+            "waiting for running functions to finish"
+        );
+    }
+    if tokio::time::timeout(deadline, shared.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            running = shared.tracker.len(),
+            "shutdown deadline reached; cancelling the functions still running (they are not acked and will be redelivered)"
+        );
+        shared.stop_functions.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), shared.tracker.wait()).await;
+    }
+}
+
+struct Shared {
+    environment: Environment,
+    record: Mutex<Record>,
+    link: Mutex<Link>,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    stop_functions: CancellationToken,
+    max_message_size: usize,
+}
+
+struct Link {
+    epoch: u64,
+    sender: Option<StompSender>,
+}
+
+/// A message's headers that matter here.
+struct Delivery {
+    message_id: String,
+    ack: Option<String>,
+    reply_to: Option<String>,
+    correlation_id: Option<String>,
+}
+
+impl Shared {
+    fn set_link(&self, epoch: u64, sender: Option<StompSender>) {
+        let mut link = lock(&self.link);
+        link.epoch = epoch;
+        link.sender = sender;
+    }
+
+    fn link_sender(&self) -> Option<StompSender> {
+        lock(&self.link).sender.clone()
+    }
+
+    fn current_link(&self) -> (u64, Option<StompSender>) {
+        let link = lock(&self.link);
+        (link.epoch, link.sender.clone())
+    }
+
+    /// Takes one MESSAGE: runs it, or settles a redelivery without running it again.
+    async fn take(
+        self: Arc<Self>,
+        frame: Frame,
+        epoch: u64,
+        sender: &StompSender,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let delivery = Delivery {
+            message_id: frame
+                .header("message-id")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("no-message-id-{}", fastrand::u64(..))),
+            ack: frame.header("ack").map(str::to_string),
+            reply_to: frame.header("reply-to").map(str::to_string),
+            correlation_id: frame.header("correlation-id").map(str::to_string),
+        };
+        let arrival = lock(&self.record).arrive(&delivery.message_id, epoch, delivery.ack.clone());
+        match arrival {
+            Arrival::Run => {}
+            Arrival::AlreadyRunning => {
+                tracing::info!(message_id = %delivery.message_id, "redelivered while still running; it is not run twice");
+                return;
+            }
+            Arrival::AlreadyDone { resend } => {
+                tracing::info!(message_id = %delivery.message_id, "redelivered after it was answered; acking it again");
+                if let Some(ack) = &delivery.ack {
+                    let _ = sender.ack(ack).await;
+                }
+                if let Some(reply) = resend {
+                    let sent = send_reply(sender, &reply).await;
+                    lock(&self.record).delivered(&delivery.message_id, sent);
+                }
+                return;
+            }
+        }
+        let span = tracing::info_span!(
+            "message",
+            message_id = %delivery.message_id,
+            correlation_id = delivery.correlation_id.as_deref().unwrap_or(""),
+            function = tracing::field::Empty,
+            workflow_instance = tracing::field::Empty,
+        );
+        let shared = self.clone();
+        self.tracker.spawn(
+            async move {
+                shared.serve(frame, delivery).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Runs the function, streams its progress, then acks and sends the final reply.
+    async fn serve(self: Arc<Self>, frame: Frame, delivery: Delivery) {
+        let Some(reply_to) = delivery.reply_to.clone() else {
+            tracing::error!("the message has no reply-to header; acking it without a reply");
+            let (epoch, _) = self.current_link();
+            lock(&self.record).finish(
+                &delivery.message_id,
+                FinalReply {
+                    reply_to: String::new(),
+                    correlation_id: None,
+                    body: String::new(),
+                },
+            );
+            lock(&self.record).delivered(&delivery.message_id, true);
+            self.ack_current(&delivery, epoch).await;
+            return;
+        };
+        let started = std::time::Instant::now();
+        let (progress_tx, progress_rx) = mpsc::unbounded_channel::<String>();
+        let forwarder = tokio::spawn(forward_progress(
+            self.clone(),
+            progress_rx,
+            reply_to.clone(),
+            delivery.correlation_id.clone(),
+        ));
+        let outcome = if frame.body.len() > self.max_message_size {
+            Outcome::Failed(format!(
+                "the message is {} bytes, more than the {} bytes allowed ([resilient] max_message_size_mb)",
+                frame.body.len(),
+                self.max_message_size
+            ))
+        } else {
+            match dispatch::parse_call(&frame.body) {
+                Err(problem) => Outcome::Failed(problem),
+                Ok(call) => {
+                    let span = tracing::Span::current();
+                    span.record("function", call.function.as_str());
+                    if let Some(id) = call.workflow_instance_id {
+                        span.record("workflow_instance", id);
+                    }
+                    let progress: soar_core::ProgressSink = Arc::new(move |message: String| {
+                        let _ = progress_tx.send(message);
+                    });
+                    let cancel = self.stop_functions.child_token();
+                    let outcome =
+                        dispatch::execute(&self.environment, &call, progress, cancel.clone()).await;
+                    if cancel.is_cancelled() {
+                        tracing::warn!(
+                            "cut off by the shutdown deadline; not acked, the broker will redeliver it"
+                        );
+                        lock(&self.record).abandon(&delivery.message_id);
+                        forwarder.abort();
+                        return;
+                    }
+                    outcome
+                }
+            }
+        };
+        // All progress goes out before the final reply.
+        let _ = forwarder.await;
+        match &outcome {
+            Outcome::Completed(_) => tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "completed"
+            ),
+            Outcome::Failed(reason) => {
+                tracing::warn!(elapsed_ms = started.elapsed().as_millis() as u64, %reason, "failed")
+            }
+        }
+        let reply = FinalReply {
+            reply_to,
+            correlation_id: delivery.correlation_id.clone(),
+            body: dispatch::final_body(&outcome),
+        };
+        let (reply, ack) = lock(&self.record).finish(&delivery.message_id, reply);
+        let (epoch, sender) = self.current_link();
+        let Some(sender) = sender else {
+            tracing::warn!("no broker connection; the reply is kept and sent after reconnecting");
+            lock(&self.record).delivered(&delivery.message_id, false);
+            return;
+        };
+        // resilient-circuits acks first, then sends the final reply (soar_protocol §4.6).
+        if let Some((ack_epoch, ack)) = ack
+            && ack_epoch == epoch
+        {
+            let _ = sender.ack(&ack).await;
+        }
+        let sent = send_reply(&sender, &reply).await;
+        if !sent {
+            tracing::warn!("the reply could not be sent; it is kept and sent after reconnecting");
+        }
+        lock(&self.record).delivered(&delivery.message_id, sent);
+    }
+
+    async fn ack_current(&self, delivery: &Delivery, epoch: u64) {
+        if let (Some(ack), (current, Some(sender))) = (&delivery.ack, self.current_link())
+            && current == epoch
+        {
+            let _ = sender.ack(ack).await;
+        }
+    }
+
+    async fn resend_unsent(&self, sender: &StompSender) {
+        let unsent = lock(&self.record).claim_unsent();
+        if unsent.is_empty() {
+            return;
+        }
+        tracing::info!(
+            count = unsent.len(),
+            "sending replies kept while disconnected"
+        );
+        for (message_id, reply) in unsent {
+            let sent = send_reply(sender, &reply).await;
+            lock(&self.record).delivered(&message_id, sent);
+        }
+    }
+}
+
+async fn forward_progress(
+    shared: Arc<Shared>,
+    mut messages: mpsc::UnboundedReceiver<String>,
+    reply_to: String,
+    correlation_id: Option<String>,
+) {
+    while let Some(message) = messages.recv().await {
+        let Some(sender) = shared.link_sender() else {
+            continue;
+        };
+        let headers = correlation_headers(correlation_id.as_deref());
+        if let Err(error) = sender
+            .send(&reply_to, &headers, dispatch::progress_body(&message))
+            .await
+        {
+            tracing::debug!(%error, "a progress message was lost with the connection");
+        }
+    }
+}
+
+/// Sends a final reply and waits for the broker's receipt, so "sent" means the broker has it.
+async fn send_reply(sender: &StompSender, reply: &FinalReply) -> bool {
+    if reply.reply_to.is_empty() {
+        return true;
+    }
+    let headers = correlation_headers(reply.correlation_id.as_deref());
+    let send = sender.send_with_receipt(&reply.reply_to, &headers, reply.body.clone());
+    matches!(
+        tokio::time::timeout(RECEIPT_TIMEOUT, send).await,
+        Ok(Ok(()))
+    )
+}
+
+/// How long a final reply may wait for the broker's receipt before it counts as unsent.
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn correlation_headers(correlation_id: Option<&str>) -> Vec<(&'static str, &str)> {
+    correlation_id
+        .map(|id| vec![("correlation-id", id)])
+        .unwrap_or_default()
+}
+
+async fn connect_and_subscribe(
+    config: &ServiceConfig,
+) -> Result<(StompSender, soar_stomp::StompReceiver), StompError> {
+    let settings = &config.settings;
+    let (login, passcode) = settings.stomp_login();
+    let tls = settings.stomp_tls.then(|| TlsOptions {
+        ca_file: match &settings.stomp_verify {
+            Verify::CaFile(path) => Some(path.clone()),
+            _ => None,
+        },
+        verify: settings.stomp_verify != Verify::Off,
+        server_name: settings.stomp_host.clone(),
+    });
+    if settings.stomp_tls && settings.stomp_verify == Verify::Off {
+        tracing::warn!(
+            "the broker's TLS certificate is NOT verified (cafile/stomp_cafile = false)"
+        );
+    }
+    if !settings.stomp_tls {
+        tracing::warn!("stomp_tls = false: talking to the broker in plain text");
+    }
+    let heartbeat = settings.stomp_heartbeat.as_millis() as u64;
+    let options = ConnectOptions {
+        host: settings.stomp_host.clone(),
+        port: settings.stomp_port,
+        tls,
+        login: login.to_string(),
+        passcode: passcode.to_string(),
+        vhost: settings.stomp_host.clone(),
+        heart_beat: (0, heartbeat),
+        connect_timeout: settings.stomp_timeout,
+        max_frame_size: settings
+            .max_message_size
+            .saturating_mul(2)
+            .max(64 * 1024 * 1024),
+    };
+    let (sender, receiver, _info) = soar_stomp::connect(options).await?;
+    for destination in &config.destinations {
+        let queue = format!("actions.{}.{destination}", config.org_id);
+        sender
+            .subscribe(
+                &queue,
+                &queue,
+                AckMode::ClientIndividual,
+                &[("activemq.prefetchSize", &settings.prefetch.to_string())],
+            )
+            .await?;
+        tracing::info!(queue, prefetch = settings.prefetch, "subscribed");
+    }
+    Ok((sender, receiver))
+}
+
+/// Broker refusals that no reconnect can fix (resilient-circuits exits on them too).
+fn fatal(error: &StompError) -> Option<String> {
+    let text = error.to_string();
+    let lower = text.to_lowercase();
+    let refused = lower.contains("is not authorized to")
+        || lower.contains("already subscribed")
+        || lower.contains("user name [") && lower.contains("] or password is invalid");
+    refused.then_some(text)
+}
+
+/// Exponential back-off with jitter: 1 s doubling to 60 s.
+struct Backoff {
+    first: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(first: Duration, max: Duration) -> Backoff {
+        Backoff {
+            first,
+            max,
+            next: first,
+        }
+    }
+
+    fn next_delay(&mut self) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        let jitter = base.mul_f64(fastrand::f64() * 0.25);
+        (base + jitter).min(self.max)
+    }
+
+    fn reset(&mut self) {
+        self.next = self.first;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these structures half-updated in a
+    // way that matters more than stopping the runner would.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_the_cap_and_resets() {
+        let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let delays: Vec<_> = (0..8).map(|_| backoff.next_delay()).collect();
+        assert!(delays[0] >= Duration::from_secs(1) && delays[0] <= Duration::from_millis(1250));
+        assert!(delays[1] >= Duration::from_secs(2));
+        assert!(delays[7] <= Duration::from_secs(60));
+        assert!(delays[7] >= Duration::from_secs(60).mul_f64(0.99));
+        backoff.reset();
+        assert!(backoff.next_delay() <= Duration::from_millis(1250));
+    }
+}
