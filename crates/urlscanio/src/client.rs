@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::config::UrlscanConfig;
 
@@ -376,8 +377,14 @@ impl UrlscanClient {
         let path = reqwest::Url::parse(url)
             .map(|parsed| parsed.path().to_string())
             .unwrap_or_default();
-        let span = tracing::debug_span!("urlscan_request", method, path, attempt);
-        let _entered = span.enter();
+        let span = tracing::debug_span!(
+            "urlscan_request",
+            method,
+            path,
+            attempt,
+            status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+        );
         let exchange = async {
             let response = builder
                 .send()
@@ -398,14 +405,17 @@ impl UrlscanClient {
         let answer = tokio::select! {
             biased;
             _ = cancel.cancelled() => Err(UrlscanError::Cancelled),
-            answer = exchange => answer,
+            answer = exchange.instrument(span.clone()) => answer,
         };
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        span.record("elapsed_ms", elapsed_ms);
+        let _entered = span.enter();
         match &answer {
             Ok(answer) => {
-                tracing::debug!(status = answer.status, elapsed_ms, "urlscan.io answered")
+                span.record("status", answer.status);
+                tracing::debug!("urlscan.io answered");
             }
-            Err(error) => tracing::debug!(%error, elapsed_ms, "urlscan.io request failed"),
+            Err(error) => tracing::debug!(%error, "urlscan.io request failed"),
         }
         answer
     }

@@ -2,7 +2,7 @@
 //! stand-in for SOAR's REST API and tokio's clock paused so waits cost no real time.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -99,12 +99,35 @@ impl Harness {
     }
 }
 
+/// Every log line of this test binary, at TRACE, from a global subscriber.
+///
+/// Global rather than per test: `tracing` caches per call site whether anyone listens, and
+/// a thread-local subscriber loses that race against tests running on other threads. Every
+/// test calls this (through [`sim`]) before any code under test runs, so no call site is
+/// seen before the subscriber exists, and the redaction test checks all tests' logs.
+fn captured_logs() -> &'static CapturedLogs {
+    static LOGS: OnceLock<CapturedLogs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = CapturedLogs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        // If something else had set one, the redaction test's "was logged" check fails.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        logs
+    })
+}
+
 /// A poisoned lock only means another assertion already failed; keep its data.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 async fn sim(pending_polls: u32) -> UrlscanSim {
+    captured_logs();
     UrlscanSim::start(SimOptions {
         required_key: Some(KEY.to_string()),
         pending_polls,
@@ -511,14 +534,6 @@ impl Write for CapturedLogs {
 
 #[tokio::test(start_paused = true)]
 async fn the_api_key_appears_in_no_log_error_progress_reply_or_debug_output() {
-    let logs = CapturedLogs::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
     let sim = sim(1).await;
     let harness = Harness::new(&config(&sim, ""));
     let success = harness
@@ -533,23 +548,21 @@ async fn the_api_key_appears_in_no_log_error_progress_reply_or_debug_output() {
 
     let config = urlscanio::config::UrlscanConfig::from_app_config(harness.context.config())
         .expect("the config is valid");
+    let client = urlscanio::client::UrlscanClient::new(&config).expect("the client builds");
     let everything = [
-        String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned(),
+        String::from_utf8_lossy(&lock(&captured_logs().0)).into_owned(),
         format!("{success:?}"),
-        serde_json::to_string(&success.content).unwrap(),
+        serde_json::to_string(&success.content).expect("content serialises"),
         failure.to_string(),
         format!("{failure:?}"),
         harness.progress().join("\n"),
         format!("{:?}", harness.context),
         format!("{config:?}"),
-        format!(
-            "{:?}",
-            urlscanio::client::UrlscanClient::new(&config).unwrap()
-        ),
+        format!("{client:?}"),
     ];
     assert!(
-        everything[0].contains("urlscan_request"),
-        "the HTTP requests should have been logged: {}",
+        everything[0].contains("urlscan_request") && everything[0].contains("urlscan.io answered"),
+        "this function's HTTP requests should have been logged: {}",
         everything[0]
     );
     // The key did travel, in the header: this test would see it if it leaked.
