@@ -115,6 +115,8 @@ impl UrlscanSim {
                 pending_polls: options.pending_polls,
                 latency: options.latency,
                 rate_limited_requests: 0,
+                failed_requests: 0,
+                failure_status: 503,
                 retry_after: Duration::from_secs(1),
                 refusal: None,
                 malicious: false,
@@ -161,6 +163,14 @@ impl UrlscanSim {
         let mut state = self.state();
         state.rate_limited_requests = requests;
         state.retry_after = retry_after;
+    }
+
+    /// Answers the next `requests` requests to known endpoints with `status` (a 503, say)
+    /// and urlscan's error shape.
+    pub fn fail_next(&self, requests: u32, status: u16) {
+        let mut state = self.state();
+        state.failed_requests = requests;
+        state.failure_status = status;
     }
 
     /// Refuses every submission from now on with urlscan's 400 answer.
@@ -231,6 +241,8 @@ struct State {
     pending_polls: u32,
     latency: Duration,
     rate_limited_requests: u32,
+    failed_requests: u32,
+    failure_status: u16,
     retry_after: Duration,
     refusal: Option<(String, String)>,
     malicious: bool,

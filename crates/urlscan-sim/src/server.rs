@@ -120,6 +120,16 @@ fn answer(shared: &Shared, endpoint: Endpoint, headers: &HeaderMap, body: &Value
             );
         }
     }
+    if state.failed_requests > 0 {
+        state.failed_requests -= 1;
+        let status =
+            StatusCode::from_u16(state.failure_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return error_reply(
+            status,
+            status.canonical_reason().unwrap_or("Error"),
+            "A failure forced by the simulator.",
+        );
+    }
     if state.rate_limited_requests > 0 {
         state.rate_limited_requests -= 1;
         return rate_limited(state.retry_after);

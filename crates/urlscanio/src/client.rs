@@ -509,13 +509,15 @@ fn submission(url: &str, body: &[u8]) -> Result<Submission, UrlscanError> {
             problem: format!("the submission answer's uuid '{uuid}' is not a scan id"),
         });
     }
+    let uuid = uuid.to_string();
+    let result_page = answer
+        .get("result")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Ok(Submission {
-        uuid: uuid.to_string(),
-        result_page: answer
-            .get("result")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        answer: answer.clone(),
+        uuid,
+        result_page,
+        answer,
     })
 }
 

@@ -345,6 +345,57 @@ async fn a_rate_limited_poll_waits_as_asked_then_goes_on_polling() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_poll_that_meets_a_passing_503_tries_again_but_a_submission_is_never_repeated() {
+    let sim = sim(0).await;
+    let harness = Harness::new(&config(&sim, "poll_interval = 5\n"));
+    let fail_the_first_two_polls = async {
+        while sim.requests().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        sim.fail_next(2, 503);
+    };
+    let (output, ()) = tokio::join!(
+        harness.run(json!({"urlscanio_url": "https://example.com/"})),
+        fail_the_first_two_polls
+    );
+    assert!(output.expect("the scan succeeds").success);
+    let statuses: Vec<_> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 503, 503, 200, 200]);
+
+    sim.fail_next(1, 503);
+    let error = harness
+        .run(json!({"urlscanio_url": "https://example.com/"}))
+        .await
+        .expect_err("a failed submission is not repeated: urlscan.io may have taken it");
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "urlscan.io answered POST {}/scan/ with HTTP 503: Service Unavailable: A failure forced by the simulator.",
+            sim.api_url()
+        )
+    );
+    assert_eq!(sim.requests().len(), 6);
+
+    let before = sim.requests().len();
+    let fail_every_poll = async {
+        // Let the submission through, then fail every poll.
+        while sim.requests().len() == before {
+            tokio::task::yield_now().await;
+        }
+        sim.fail_next(10, 502);
+    };
+    let (error, ()) = tokio::join!(
+        harness.run(json!({"urlscanio_url": "https://example.com/"})),
+        fail_every_poll
+    );
+    let error = error.expect_err("four failures in a row end the wait");
+    assert!(
+        error.to_string().ends_with("HTTP 502 (4 times in a row)"),
+        "expected the repeated 502 to be named, got: {error}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_rate_limit_longer_than_the_timeout_fails_without_sleeping_it_out() {
     let sim = sim(0).await;
     let harness = Harness::new(&config(&sim, "timeout = 30\n"));
