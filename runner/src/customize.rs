@@ -73,11 +73,19 @@ pub async fn run(config_file: Option<&Path>, assume_yes: bool) -> Result<ExitCod
             return Ok(true);
         }
         print!("{question} [y/N] ");
-        std::io::stdout().flush().context("cannot write to stdout")?;
+        std::io::stdout()
+            .flush()
+            .context("cannot write to stdout")?;
         let mut answer = String::new();
         // No input (a closed stdin) counts as "no": an unattended run must pass -y.
-        stdin.lock().read_line(&mut answer).context("cannot read the answer")?;
-        Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+        stdin
+            .lock()
+            .read_line(&mut answer)
+            .context("cannot read the answer")?;
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
     };
     let mut stdout = std::io::stdout();
     let mut failed = false;
@@ -93,7 +101,11 @@ pub async fn run(config_file: Option<&Path>, assume_yes: bool) -> Result<ExitCod
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Imports one export: strip `tags`, POST it, show SOAR's messages, confirm, PUT
@@ -145,9 +157,14 @@ pub async fn import_export(
 
     let granted = grant_destinations(rest, &destinations)
         .await
-        .with_context(|| format!("{app} was imported, but its message destinations were not granted"))?;
+        .with_context(|| {
+            format!("{app} was imported, but its message destinations were not granted")
+        })?;
     for name in &granted {
-        writeln!(out, "{app}: message destination {name} can now be read by this API key")?;
+        writeln!(
+            out,
+            "{app}: message destination {name} can now be read by this API key"
+        )?;
     }
     Ok(ImportOutcome::Accepted { granted })
 }
@@ -203,7 +220,10 @@ fn import_messages(import: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .map(|message| {
-            let kind = message.get("type").and_then(Value::as_str).unwrap_or("INFO");
+            let kind = message
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("INFO");
             let text = message.get("text").and_then(Value::as_str).unwrap_or("");
             format!("{kind}: {text}")
         })
@@ -215,7 +235,12 @@ fn summary(export: &EmbeddedExport) -> String {
     let value: Value = serde_json::from_str(export.json).unwrap_or(Value::Null);
     let count = |key: &str| value.get(key).and_then(Value::as_array).map_or(0, Vec::len);
     let mut parts = Vec::new();
-    for (key, label) in [("functions", "functions"), ("workflows", "workflows"), ("actions", "rules"), ("playbooks", "playbooks")] {
+    for (key, label) in [
+        ("functions", "functions"),
+        ("workflows", "workflows"),
+        ("actions", "rules"),
+        ("playbooks", "playbooks"),
+    ] {
         let n = count(key);
         if n > 0 {
             parts.push(format!("{n} {label}"));
@@ -257,7 +282,10 @@ async fn grant_destinations(rest: &dyn OrgRest, names: &[String]) -> Result<Vec<
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        if members.iter().any(|existing| existing.as_i64() == Some(member)) {
+        if members
+            .iter()
+            .any(|existing| existing.as_i64() == Some(member))
+        {
             continue;
         }
         let mut members = members;
@@ -276,15 +304,18 @@ mod tests {
 
     use super::*;
 
+    /// One expected call and its answer: a body, or an HTTP error status.
+    type Step = (Method, &'static str, Result<Value, u16>);
+
     /// A scripted SOAR: answers each expected call in order and fails loudly on any other.
     struct ScriptedSoar {
-        script: Mutex<VecDeque<(Method, &'static str, Result<Value, u16>)>>,
+        script: Mutex<VecDeque<Step>>,
         calls: Mutex<Vec<(Method, String, Option<Value>)>>,
         api_key_handle: Option<i64>,
     }
 
     impl ScriptedSoar {
-        fn new(script: Vec<(Method, &'static str, Result<Value, u16>)>) -> ScriptedSoar {
+        fn new(script: Vec<Step>) -> ScriptedSoar {
             ScriptedSoar {
                 script: Mutex::new(script.into()),
                 calls: Mutex::new(Vec::new()),
@@ -293,12 +324,20 @@ mod tests {
         }
 
         fn calls(&self) -> Vec<(Method, String, Option<Value>)> {
-            self.calls.lock().map(|calls| calls.clone()).unwrap_or_default()
+            self.calls
+                .lock()
+                .map(|calls| calls.clone())
+                .unwrap_or_default()
         }
 
         fn assert_script_done(&self) {
             let left = self.script.lock().map(|script| script.len()).unwrap_or(0);
-            assert_eq!(left, 0, "expected calls were not made; made: {:?}", self.calls());
+            assert_eq!(
+                left,
+                0,
+                "expected calls were not made; made: {:?}",
+                self.calls()
+            );
         }
     }
 
@@ -313,7 +352,11 @@ mod tests {
             if let Ok(mut calls) = self.calls.lock() {
                 calls.push((method.clone(), path.to_string(), body));
             }
-            let next = self.script.lock().ok().and_then(|mut script| script.pop_front());
+            let next = self
+                .script
+                .lock()
+                .ok()
+                .and_then(|mut script| script.pop_front());
             match next {
                 Some((expected_method, expected_path, answer)) => {
                     assert_eq!(
@@ -372,21 +415,38 @@ mod tests {
     async fn an_accepted_import_grants_the_api_key_its_destination() {
         let soar = ScriptedSoar::new(vec![
             (Method::POST, "/configurations/imports", Ok(pending())),
-            (Method::PUT, "/configurations/imports/31", Ok(json!({"id": 31, "status": "ACCEPTED"}))),
-            (Method::GET, "/message_destinations", Ok(json!({"entities": [
-                {"id": 3, "programmatic_name": "other"},
-                {"id": 4, "programmatic_name": "fn_misp"}
-            ]}))),
-            (Method::GET, "/message_destinations/4", Ok(json!({"id": 4, "programmatic_name": "fn_misp", "api_keys": [2], "users": []}))),
+            (
+                Method::PUT,
+                "/configurations/imports/31",
+                Ok(json!({"id": 31, "status": "ACCEPTED"})),
+            ),
+            (
+                Method::GET,
+                "/message_destinations",
+                Ok(json!({"entities": [
+                    {"id": 3, "programmatic_name": "other"},
+                    {"id": 4, "programmatic_name": "fn_misp"}
+                ]})),
+            ),
+            (
+                Method::GET,
+                "/message_destinations/4",
+                Ok(json!({"id": 4, "programmatic_name": "fn_misp", "api_keys": [2], "users": []})),
+            ),
             (Method::PUT, "/message_destinations/4", Ok(json!({}))),
         ]);
         let (outcome, out, asked) = import(&soar, true).await;
         assert_eq!(
             outcome.ok(),
-            Some(ImportOutcome::Accepted { granted: vec!["fn_misp".into()] })
+            Some(ImportOutcome::Accepted {
+                granted: vec!["fn_misp".into()]
+            })
         );
         soar.assert_script_done();
-        assert!(out.contains("fn_misp: INFO: Function 'misp_create_event' will be updated"), "{out}");
+        assert!(
+            out.contains("fn_misp: INFO: Function 'misp_create_event' will be updated"),
+            "{out}"
+        );
         assert_eq!(asked.len(), 1, "asked once: {asked:?}");
         assert!(asked[0].contains("6 functions"), "{asked:?}");
 
@@ -394,20 +454,36 @@ mod tests {
         let posted = calls[0].2.clone().unwrap_or_default();
         assert_eq!(posted["export_format_version"], 2);
         assert!(posted.get("tags").is_none(), "top-level tags are stripped");
-        assert!(posted["functions"][0].get("tags").is_none(), "nested tags are stripped");
+        assert!(
+            posted["functions"][0].get("tags").is_none(),
+            "nested tags are stripped"
+        );
         let accepted = calls[1].2.clone().unwrap_or_default();
         assert_eq!(accepted["status"], "ACCEPTED");
-        assert_eq!(accepted["id"], 31, "the import is confirmed with SOAR's own object");
+        assert_eq!(
+            accepted["id"], 31,
+            "the import is confirmed with SOAR's own object"
+        );
         let destination = calls[4].2.clone().unwrap_or_default();
-        assert_eq!(destination["api_keys"], json!([2, 7]), "the key's handle is added, others kept");
+        assert_eq!(
+            destination["api_keys"],
+            json!([2, 7]),
+            "the key's handle is added, others kept"
+        );
     }
 
     #[tokio::test]
     async fn a_refused_import_is_an_error_with_soars_message() {
         let soar = ScriptedSoar::new(vec![(Method::POST, "/configurations/imports", Err(400))]);
         let (outcome, _, asked) = import(&soar, true).await;
-        let error = format!("{:#}", outcome.err().unwrap_or_else(|| anyhow::anyhow!("no error")));
-        assert!(error.contains("SOAR refused the import of fn_misp"), "{error}");
+        let error = format!(
+            "{:#}",
+            outcome.err().unwrap_or_else(|| anyhow::anyhow!("no error"))
+        );
+        assert!(
+            error.contains("SOAR refused the import of fn_misp"),
+            "{error}"
+        );
         assert!(error.contains("Import failed validation"), "{error}");
         assert!(asked.is_empty(), "nothing to confirm");
         soar.assert_script_done();
@@ -418,12 +494,20 @@ mod tests {
         let soar = ScriptedSoar::new(vec![(
             Method::POST,
             "/configurations/imports",
-            Ok(json!({"id": 31, "status": "FAILED", "messages": [{"type": "ERROR", "text": "Field misp_event_id conflicts"}]})),
+            Ok(
+                json!({"id": 31, "status": "FAILED", "messages": [{"type": "ERROR", "text": "Field misp_event_id conflicts"}]}),
+            ),
         )]);
         let (outcome, out, asked) = import(&soar, true).await;
-        let error = format!("{:#}", outcome.err().unwrap_or_else(|| anyhow::anyhow!("no error")));
+        let error = format!(
+            "{:#}",
+            outcome.err().unwrap_or_else(|| anyhow::anyhow!("no error"))
+        );
         assert!(error.contains("status 'FAILED'"), "{error}");
-        assert!(out.contains("ERROR: Field misp_event_id conflicts"), "SOAR's messages are shown: {out}");
+        assert!(
+            out.contains("ERROR: Field misp_event_id conflicts"),
+            "SOAR's messages are shown: {out}"
+        );
         assert!(asked.is_empty());
         soar.assert_script_done();
     }
@@ -436,7 +520,10 @@ mod tests {
         ]);
         let (outcome, _, _) = import(&soar, false).await;
         assert_eq!(outcome.ok(), Some(ImportOutcome::Declined));
-        assert_eq!(soar.calls()[1].2.clone().unwrap_or_default()["status"], "REJECTED");
+        assert_eq!(
+            soar.calls()[1].2.clone().unwrap_or_default()["status"],
+            "REJECTED"
+        );
         soar.assert_script_done();
     }
 
@@ -445,11 +532,22 @@ mod tests {
         let soar = ScriptedSoar::new(vec![
             (Method::POST, "/configurations/imports", Ok(pending())),
             (Method::PUT, "/configurations/imports/31", Ok(json!({}))),
-            (Method::GET, "/message_destinations", Ok(json!({"entities": [{"id": 4, "programmatic_name": "fn_misp"}]}))),
-            (Method::GET, "/message_destinations/4", Ok(json!({"id": 4, "api_keys": [7]}))),
+            (
+                Method::GET,
+                "/message_destinations",
+                Ok(json!({"entities": [{"id": 4, "programmatic_name": "fn_misp"}]})),
+            ),
+            (
+                Method::GET,
+                "/message_destinations/4",
+                Ok(json!({"id": 4, "api_keys": [7]})),
+            ),
         ]);
         let (outcome, _, _) = import(&soar, true).await;
-        assert_eq!(outcome.ok(), Some(ImportOutcome::Accepted { granted: vec![] }));
+        assert_eq!(
+            outcome.ok(),
+            Some(ImportOutcome::Accepted { granted: vec![] })
+        );
         soar.assert_script_done();
     }
 
@@ -457,11 +555,17 @@ mod tests {
     fn every_registered_app_has_an_embedded_export() {
         let registry = soar_core::Registry::from_inventory()
             .unwrap_or_else(|error| panic!("the registry: {error}"));
-        let mut apps: Vec<&str> = registry.functions().map(|f| f.definition().app.name).collect();
+        let mut apps: Vec<&str> = registry
+            .functions()
+            .map(|f| f.definition().app.name)
+            .collect();
         apps.sort_unstable();
         apps.dedup();
         let embedded: Vec<&str> = EXPORTS.iter().map(|export| export.app).collect();
-        assert_eq!(embedded, apps, "add customizations/<app>/export.res to EXPORTS");
+        assert_eq!(
+            embedded, apps,
+            "add customizations/<app>/export.res to EXPORTS"
+        );
         for export in EXPORTS {
             let value: Value = serde_json::from_str(export.json)
                 .unwrap_or_else(|error| panic!("the {} export is not JSON: {error}", export.app));
@@ -472,8 +576,17 @@ mod tests {
                 .flatten()
                 .filter_map(|f| f["name"].as_str())
                 .collect();
-            for function in registry.functions().map(|f| f.definition()).filter(|d| d.app.name == export.app) {
-                assert!(functions.contains(&function.name), "{} is missing from the {} export", function.name, export.app);
+            for function in registry
+                .functions()
+                .map(|f| f.definition())
+                .filter(|d| d.app.name == export.app)
+            {
+                assert!(
+                    functions.contains(&function.name),
+                    "{} is missing from the {} export",
+                    function.name,
+                    export.app
+                );
             }
         }
     }
