@@ -66,16 +66,18 @@ loglevel=INFO
 ";
 
 /// Each app's section template, by app name (`AppInfo::name`), from
-/// `customizations/<app>/app.config`. An app whose functions are registered must be listed;
-/// the test `every_registered_app_has_a_section_template` checks it.
+/// `customizations/<app>/app.config`. The section is the template's own header, which need
+/// not be the app name: fn_urlscanio reads `[urlscanio]`. An app whose functions are
+/// registered must be listed; the test `every_registered_app_has_a_section_template`
+/// checks it.
 pub const APP_SECTIONS: &[(&str, &str)] = &[
     (
         "fn_misp",
         include_str!("../../customizations/fn_misp/app.config"),
     ),
     (
-        "urlscanio",
-        include_str!("../../customizations/urlscanio/app.config"),
+        "fn_urlscanio",
+        include_str!("../../customizations/fn_urlscanio/app.config"),
     ),
 ];
 
@@ -131,7 +133,7 @@ pub fn write_config(mode: ConfigMode, path: &Path, apps: &[&str]) -> Result<Vec<
                 }
             };
             let present = section_names(&existing);
-            let missing: Vec<(&str, &str)> = wanted
+            let missing: Vec<(String, &str)> = wanted
                 .into_iter()
                 .filter(|(name, _)| !present.iter().any(|have| have.eq_ignore_ascii_case(name)))
                 .collect();
@@ -154,10 +156,7 @@ pub fn write_config(mode: ConfigMode, path: &Path, apps: &[&str]) -> Result<Vec<
                 .with_context(|| format!("cannot open {} to append", path.display()))?;
             file.write_all(addition.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
-            Ok(missing
-                .into_iter()
-                .map(|(name, _)| name.to_string())
-                .collect())
+            Ok(missing.into_iter().map(|(name, _)| name).collect())
         }
     }
 }
@@ -172,16 +171,19 @@ fn app_names(registry: &Registry) -> Vec<&'static str> {
     apps
 }
 
-/// `[resilient]` first, then each app's section, in the order given.
-fn wanted_sections(apps: &[&str]) -> Result<Vec<(&'static str, &'static str)>> {
-    let mut sections = vec![("resilient", RESILIENT_SECTION)];
+/// `[resilient]` first, then each app's section, in the order given; each with its name.
+fn wanted_sections(apps: &[&str]) -> Result<Vec<(String, &'static str)>> {
+    let mut sections = vec![("resilient".to_string(), RESILIENT_SECTION)];
     for app in apps {
-        let Some((name, text)) = APP_SECTIONS.iter().find(|(name, _)| name == app) else {
+        let Some((_, text)) = APP_SECTIONS.iter().find(|(name, _)| name == app) else {
             bail!(
                 "no app.config template for app '{app}'; add customizations/{app}/app.config to APP_SECTIONS"
             );
         };
-        sections.push((name, text));
+        let Some(section) = section_names(text).into_iter().next() else {
+            bail!("the app.config template of app '{app}' has no [section] header");
+        };
+        sections.push((section, text));
     }
     Ok(sections)
 }
@@ -257,7 +259,7 @@ mod tests {
     fn create_writes_resilient_and_each_app_section() {
         let dir = scratch();
         let path = dir.path().join("sub/app.config");
-        let written = write_config(ConfigMode::Create, &path, &["fn_misp", "urlscanio"])
+        let written = write_config(ConfigMode::Create, &path, &["fn_misp", "fn_urlscanio"])
             .unwrap_or_else(|error| panic!("{error:#}"));
         assert_eq!(written, vec!["resilient", "fn_misp", "urlscanio"]);
         let text = read(&path);
@@ -339,7 +341,7 @@ mod tests {
         let path = dir.path().join("app.config");
         let mine = "[Resilient]\nhost=soar.internal\n# my comment\n\n[fn_misp]\nmisp_url=https://misp.internal\nmisp_key=$MISP_KEY";
         std::fs::write(&path, mine).unwrap_or_else(|error| panic!("{error}"));
-        let added = write_config(ConfigMode::Update, &path, &["fn_misp", "urlscanio"])
+        let added = write_config(ConfigMode::Update, &path, &["fn_misp", "fn_urlscanio"])
             .unwrap_or_else(|error| panic!("{error:#}"));
         assert_eq!(
             added,
@@ -356,7 +358,7 @@ mod tests {
             vec!["Resilient", "fn_misp", "urlscanio"]
         );
 
-        let again = write_config(ConfigMode::Update, &path, &["fn_misp", "urlscanio"])
+        let again = write_config(ConfigMode::Update, &path, &["fn_misp", "fn_urlscanio"])
             .unwrap_or_else(|error| panic!("{error:#}"));
         assert!(again.is_empty(), "a second update adds nothing");
         assert_eq!(read(&path), text);
@@ -383,17 +385,24 @@ mod tests {
     #[test]
     fn every_registered_app_has_a_section_template() {
         let registry = Registry::from_inventory().unwrap_or_else(|error| panic!("{error}"));
-        for app in app_names(&registry) {
-            assert!(
-                APP_SECTIONS
-                    .iter()
-                    .any(|(name, text)| *name == app && text.starts_with(&format!("[{app}]"))),
-                "app '{app}' has no [{app}] template in APP_SECTIONS"
-            );
-        }
-        assert!(
-            !app_names(&registry).is_empty(),
-            "the function crates are linked"
+        let apps = app_names(&registry);
+        assert!(!apps.is_empty(), "the function crates are linked");
+        let sections = wanted_sections(&apps).unwrap_or_else(|error| panic!("{error:#}"));
+        assert_eq!(
+            sections.len(),
+            apps.len() + 1,
+            "[resilient] and one per app"
+        );
+        let all: Vec<&str> = APP_SECTIONS.iter().map(|(app, _)| *app).collect();
+        let names: Vec<String> = wanted_sections(&all)
+            .unwrap_or_else(|error| panic!("{error:#}"))
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            names,
+            vec!["resilient", "fn_misp", "urlscanio"],
+            "fn_urlscanio keeps the original's [urlscanio]"
         );
     }
 }

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use reqwest::Method;
 use serde_json::{Value, json};
+use soar_core::Registry;
 use soar_core::config::AppConfig;
 
 use crate::settings::ResilientSettings;
@@ -26,11 +27,18 @@ pub struct EmbeddedExport {
 }
 
 /// Every app's export. An app whose functions are registered must be listed here; the
-/// test `every_registered_app_has_an_embedded_export` checks it.
-pub const EXPORTS: &[EmbeddedExport] = &[EmbeddedExport {
-    app: "fn_misp",
-    json: include_str!("../../customizations/fn_misp/export.res"),
-}];
+/// test `every_registered_app_has_an_embedded_export` checks it. Only the apps this binary
+/// serves are imported, so a function SOAR learns about always has a runner.
+pub const EXPORTS: &[EmbeddedExport] = &[
+    EmbeddedExport {
+        app: "fn_misp",
+        json: include_str!("../../customizations/fn_misp/export.res"),
+    },
+    EmbeddedExport {
+        app: "fn_urlscanio",
+        json: include_str!("../../customizations/fn_urlscanio/export.res"),
+    },
+];
 
 /// The SOAR calls `customize` needs: the org-relative REST calls and who the caller is.
 /// A trait so that the import logic can be tested without a SOAR.
@@ -58,10 +66,15 @@ pub enum ImportOutcome {
     Declined,
 }
 
-/// The `customize` command: loads `[resilient]`, connects, and imports every embedded
-/// export, asking before each unless `assume_yes`. The exit status is non-zero when an
-/// import failed or was refused.
-pub async fn run(config_file: Option<&Path>, assume_yes: bool) -> Result<ExitCode> {
+/// The `customize` command: loads `[resilient]`, connects, and imports the export of every
+/// app `registry` serves, asking before each unless `assume_yes`. The exit status is
+/// non-zero when an import failed or was refused.
+pub async fn run(
+    config_file: Option<&Path>,
+    registry: &Registry,
+    assume_yes: bool,
+) -> Result<ExitCode> {
+    let exports = exports_for(registry)?;
     let config = AppConfig::load(config_file)?;
     let settings = ResilientSettings::from_app_config(&config)?;
     let client = SoarClient::connect(&settings)
@@ -89,7 +102,7 @@ pub async fn run(config_file: Option<&Path>, assume_yes: bool) -> Result<ExitCod
     };
     let mut stdout = std::io::stdout();
     let mut failed = false;
-    for export in EXPORTS {
+    for export in exports {
         match import_export(&client, export, &mut confirm, &mut stdout).await {
             Ok(ImportOutcome::Accepted { .. }) => {}
             Ok(ImportOutcome::Declined) => {
@@ -167,6 +180,25 @@ pub async fn import_export(
         )?;
     }
     Ok(ImportOutcome::Accepted { granted })
+}
+
+/// The exports of the apps `registry` serves; an app without one is an error, since SOAR
+/// would then never learn about its functions.
+pub fn exports_for(registry: &Registry) -> Result<Vec<&'static EmbeddedExport>> {
+    let mut apps: Vec<&str> = registry
+        .functions()
+        .map(|function| function.definition().app.name)
+        .collect();
+    apps.sort_unstable();
+    apps.dedup();
+    apps.into_iter()
+        .map(|app| {
+            EXPORTS
+                .iter()
+                .find(|export| export.app == app)
+                .with_context(|| format!("no export is embedded for app '{app}'; add customizations/{app}/export.res to EXPORTS"))
+        })
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -555,18 +587,12 @@ mod tests {
     fn every_registered_app_has_an_embedded_export() {
         let registry = soar_core::Registry::from_inventory()
             .unwrap_or_else(|error| panic!("the registry: {error}"));
-        let mut apps: Vec<&str> = registry
-            .functions()
-            .map(|f| f.definition().app.name)
-            .collect();
-        apps.sort_unstable();
-        apps.dedup();
-        let embedded: Vec<&str> = EXPORTS.iter().map(|export| export.app).collect();
-        assert_eq!(
-            embedded, apps,
-            "add customizations/<app>/export.res to EXPORTS"
+        let exports = exports_for(&registry).unwrap_or_else(|error| panic!("{error:#}"));
+        assert!(
+            exports.iter().any(|export| export.app == "fn_misp"),
+            "fn_misp is served"
         );
-        for export in EXPORTS {
+        for export in exports {
             let value: Value = serde_json::from_str(export.json)
                 .unwrap_or_else(|error| panic!("the {} export is not JSON: {error}", export.app));
             assert_eq!(value["export_format_version"], 2, "{}", export.app);
@@ -576,11 +602,11 @@ mod tests {
                 .flatten()
                 .filter_map(|f| f["name"].as_str())
                 .collect();
-            for function in registry
+            let served = registry
                 .functions()
                 .map(|f| f.definition())
-                .filter(|d| d.app.name == export.app)
-            {
+                .filter(|d| d.app.name == export.app);
+            for function in served {
                 assert!(
                     functions.contains(&function.name),
                     "{} is missing from the {} export",
@@ -588,6 +614,10 @@ mod tests {
                     export.app
                 );
             }
+        }
+        for export in EXPORTS {
+            let parsed: Result<Value, _> = serde_json::from_str(export.json);
+            assert!(parsed.is_ok(), "the embedded {} export is JSON", export.app);
         }
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Messages are read from the source rather than kept in a list so that they cannot drift:
 //! the text of every `progress(…)` call and every `FunctionError::integration(…)` /
-//! `FunctionError::Config(…)` in the crate (tests excluded). Placeholders show as `{…}`.
+//! `FunctionError::Config(…)` in the crate, and its own `#[error("…")]` texts (tests
+//! excluded). Placeholders show as `{…}`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -56,7 +57,11 @@ fn app_section(out: &mut String, root: &Path, app: &App) -> Result<()> {
     let _ = writeln!(
         out,
         "## App `{}` ({} {})\n\nConfig section `[{}]`; customizations in `customizations/{}/`.\n",
-        app.name, app.info.package, app.info.version, app.name, app.name
+        app.name,
+        app.info.package,
+        app.info.version,
+        config_section(root, app.name),
+        app.name
     );
     let app_crate = root.join("crates").join(app.name);
     let shared = crate_messages(&app_crate);
@@ -81,6 +86,26 @@ fn app_section(out: &mut String, root: &Path, app: &App) -> Result<()> {
         function_section(out, root, app, definition)?;
     }
     Ok(())
+}
+
+/// The section the app's `app.config` template starts with; the app name when it has none
+/// (fn_urlscanio, for one, reads `[urlscanio]`).
+fn config_section(root: &Path, app: &str) -> String {
+    let template = read_optional(
+        &root
+            .join(crate::CUSTOMIZATIONS_DIR)
+            .join(app)
+            .join("app.config"),
+    );
+    template
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix('[')
+                .and_then(|rest| rest.strip_suffix(']'))
+        })
+        .unwrap_or(app)
+        .to_string()
 }
 
 fn function_section(
@@ -236,6 +261,8 @@ fn crate_messages(crate_dir: &Path) -> Messages {
         let code = without_tests(&source);
         messages.status.extend(call_messages(code, STATUS_CALLS));
         messages.errors.extend(call_messages(code, ERROR_CALLS));
+        // A crate's own error enums render into the function's error message too.
+        messages.errors.extend(error_attributes(code));
     }
     messages.status.dedup();
     messages.errors.dedup();
@@ -409,6 +436,13 @@ fn error_attributes(source: &str) -> Vec<String> {
             first_string_literal(arguments)
         })
         .map(|message| placeholders_as_ellipsis(&message))
+        // `#[error("{0}")]` passes another message through: nothing to show.
+        .filter(|message| {
+            message
+                .replace("{…}", "")
+                .chars()
+                .any(char::is_alphanumeric)
+        })
         .collect()
 }
 

@@ -20,6 +20,7 @@ use misp_create_sighting as _;
 use misp_create_tag as _;
 use misp_search_attribute as _;
 use misp_sighting_list as _;
+use urlscanio as _;
 
 /// Where the sources and exports of each app live, relative to the workspace root.
 pub const CUSTOMIZATIONS_DIR: &str = "customizations";
