@@ -499,60 +499,78 @@ fn resilient_sdk_loads_every_function_field_workflow_and_playbook() {
     );
     let python = python_env_dir().join("bin/python");
 
-    let app = fn_misp_app();
-    let sources = AppSources::load(&root.join(CUSTOMIZATIONS_DIR).join("fn_misp"))
-        .unwrap_or_else(|error| panic!("the fn_misp sources: {error:#}"));
+    let apps = registered_apps().unwrap_or_else(|error| panic!("the registry: {error:#}"));
+    assert!(
+        apps.iter().any(|app| app.name == "fn_misp"),
+        "fn_misp is registered"
+    );
+    for app in &apps {
+        let summary = load_with_resilient_sdk(&python, &root, app);
+        assert_eq!(
+            summary["functions"].as_array().map(Vec::len),
+            Some(app.functions.len()),
+            "every function of {}: {summary}",
+            app.name
+        );
+        if app.name == "fn_misp" {
+            assert_eq!(
+                summary["playbooks"].as_array().map(Vec::len),
+                Some(7),
+                "{summary}"
+            );
+            assert_eq!(
+                summary["workflows"].as_array().map(Vec::len),
+                Some(7),
+                "{summary}"
+            );
+            assert!(
+                summary["fields"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|f| f == "incident/misp_event_id"),
+                "{summary}"
+            );
+        }
+    }
+}
+
+/// Runs `sdk_load_export.py` on the checked-in export of `app` (what `soar-runner
+/// customize` embeds) and returns its summary; panics with the SDK's complaint.
+fn load_with_resilient_sdk(python: &Path, root: &Path, app: &App) -> Value {
+    let sources = AppSources::load(&root.join(CUSTOMIZATIONS_DIR).join(app.name))
+        .unwrap_or_else(|error| panic!("the {} sources: {error:#}", app.name));
+    let mut destinations: Vec<&str> = app.functions.iter().map(|f| f.destination).collect();
+    destinations.sort_unstable();
+    destinations.dedup();
     let expected = json!({
         "functions": app.functions.iter().map(|f| (f.name.to_string(), json!(f.inputs.iter().map(|i| i.name).collect::<Vec<_>>()))).collect::<serde_json::Map<_, _>>(),
         "incident_fields": sources.incident_fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
-        "message_destinations": ["fn_misp"],
+        "message_destinations": destinations,
         "workflows": sources.workflows.iter().map(|w| (w.manifest.programmatic_name.clone(), json!(w.manifest.function))).collect::<serde_json::Map<_, _>>(),
         "rules": sources.rules.iter().map(|r| r.name.clone()).collect::<Vec<_>>(),
         "playbooks": sources.playbooks.iter().map(|p| (p.manifest.name.clone(), json!(p.manifest.function))).collect::<serde_json::Map<_, _>>(),
     });
-    let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sdk-expected-fn_misp.json");
+    let scratch =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("sdk-expected-{}.json", app.name));
     std::fs::write(&scratch, expected.to_string())
         .unwrap_or_else(|error| panic!("cannot write {}: {error}", scratch.display()));
-
-    // The checked-in file is what `soar-runner customize` embeds, so that is the one to load.
-    let output = Command::new(&python)
+    let output = Command::new(python)
         .arg(root.join("xtask/tests/sdk_load_export.py"))
-        .arg(root.join(xtask::export_path("fn_misp")))
+        .arg(root.join(xtask::export_path(app.name)))
         .arg(&scratch)
         .output()
         .unwrap_or_else(|error| panic!("cannot run {}: {error}", python.display()));
     assert!(
         output.status.success(),
-        "resilient-sdk could not load the export:\n{}",
+        "resilient-sdk could not load the {} export:\n{}",
+        app.name,
         String::from_utf8_lossy(&output.stderr)
     );
-    let summary: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
         panic!(
             "the loader's summary is not JSON ({error}): {}",
             String::from_utf8_lossy(&output.stdout)
         )
-    });
-    assert_eq!(
-        summary["functions"].as_array().map(Vec::len),
-        Some(6),
-        "{summary}"
-    );
-    assert_eq!(
-        summary["playbooks"].as_array().map(Vec::len),
-        Some(7),
-        "{summary}"
-    );
-    assert_eq!(
-        summary["workflows"].as_array().map(Vec::len),
-        Some(7),
-        "{summary}"
-    );
-    assert!(
-        summary["fields"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|f| f == "incident/misp_event_id"),
-        "{summary}"
-    );
+    })
 }
