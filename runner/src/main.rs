@@ -1,6 +1,8 @@
 //! `soar-runner`: serves SOAR functions over STOMP like resilient-circuits, and the
 //! commands around it (`selftest`, `invoke`, `functions`, `customize`, `config`).
 
+mod config_cmd;
+mod customize;
 mod dispatch;
 mod invoke;
 mod logging;
@@ -61,6 +63,28 @@ enum Command {
     },
     /// List the functions this binary serves.
     Functions,
+    /// Import the functions, message destinations, fields and playbooks into SOAR.
+    Customize {
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
+    },
+    /// Write an app.config: -c creates one, -u adds the sections it lacks.
+    Config {
+        /// Create a new app.config (refuses to overwrite one).
+        #[arg(
+            short = 'c',
+            long = "create",
+            conflicts_with = "update",
+            required_unless_present = "update"
+        )]
+        create: bool,
+        /// Add missing sections to an existing app.config; existing values are never touched.
+        #[arg(short = 'u', long = "update")]
+        update: bool,
+        /// The file (default: $APP_CONFIG_FILE, else ~/.resilient/app.config).
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -123,6 +147,18 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(
                 selftest::run(cli.config.as_deref(), registry).await,
             ))
+        }
+        Command::Customize { yes } => {
+            logging::init(cli.log_format, Some("warn"), None, "app.log");
+            customize::run(cli.config.as_deref(), &registry, yes).await
+        }
+        Command::Config { update, file, .. } => {
+            let mode = if update {
+                config_cmd::ConfigMode::Update
+            } else {
+                config_cmd::ConfigMode::Create
+            };
+            config_cmd::run(mode, file.as_deref()).await
         }
         Command::Run => run(cli, registry).await,
     }

@@ -9,3 +9,4 @@ use misp_create_sighting as _;
 use misp_create_tag as _;
 use misp_search_attribute as _;
 use misp_sighting_list as _;
+use urlscanio as _;

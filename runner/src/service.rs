@@ -121,10 +121,10 @@ pub async fn run(
         }
     };
     drain(&shared, config.settings.shutdown_timeout).await;
-    if let Some(sender) = last_sender {
-        if let Err(error) = sender.disconnect().await {
-            tracing::warn!(%error, "the broker did not confirm the disconnect");
-        }
+    if let Some(sender) = last_sender
+        && let Err(error) = sender.disconnect().await
+    {
+        tracing::warn!(%error, "the broker did not confirm the disconnect");
     }
     tracing::info!("soar-runner stopped");
     Ok(())
@@ -134,9 +134,9 @@ pub async fn run(
 /// selftest does; returns the queues subscribed.
 pub async fn probe(config: &ServiceConfig, wait: Duration) -> Result<Vec<String>, StompError> {
     let (sender, mut receiver) = connect_and_subscribe(config).await?;
-    match tokio::time::timeout(wait, receiver.next_message()).await {
-        Ok(Err(error)) => return Err(error),
-        Ok(Ok(_)) | Err(_) => {}
+    // An ERROR frame within `wait` fails the probe; a message or silence does not.
+    if let Ok(Err(error)) = tokio::time::timeout(wait, receiver.next_message()).await {
+        return Err(error);
     }
     let _ = sender.disconnect().await;
     Ok(config
@@ -303,8 +303,9 @@ impl Shared {
                     if let Some(id) = call.workflow_instance_id {
                         span.record("workflow_instance", id);
                     }
+                    let sink = progress_tx.clone();
                     let progress: soar_core::ProgressSink = Arc::new(move |message: String| {
-                        let _ = progress_tx.send(message);
+                        let _ = sink.send(message);
                     });
                     let cancel = self.stop_functions.child_token();
                     let outcome =
@@ -321,7 +322,9 @@ impl Shared {
                 }
             }
         };
-        // All progress goes out before the final reply.
+        // All progress goes out before the final reply; the forwarder ends once every
+        // sender of the channel is gone, including the one the error paths never used.
+        drop(progress_tx);
         let _ = forwarder.await;
         match &outcome {
             Outcome::Completed(_) => tracing::info!(

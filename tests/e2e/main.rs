@@ -2,3 +2,512 @@
 //! TLS, `soar-sim` (SOAR's REST API and its function messages) and `misp-sim`.
 
 mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{Broker, Harness, RunnerOptions, run_to_completion};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn messages(replies: &[soar_sim::Reply]) -> Vec<String> {
+    replies.iter().map(|reply| reply.message.clone()).collect()
+}
+
+fn final_reply(replies: &[soar_sim::Reply]) -> &soar_sim::Reply {
+    let last = replies.last().expect("at least one reply");
+    assert!(
+        last.complete,
+        "the last reply must be the final one: {replies:?}"
+    );
+    let finals = replies.iter().filter(|reply| reply.complete).count();
+    assert_eq!(finals, 1, "exactly one final reply: {replies:?}");
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_function_works_end_to_end_with_progress_before_the_final_reply() {
+    let harness = Harness::start().await;
+    let _runner = harness.start_runner("runner", &RunnerOptions::default());
+    let driver = harness.driver().await;
+
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_event",
+            json!({"misp_event_name": "Phishing campaign 42", "misp_distribution": 0,
+                   "misp_analysis_level": 1, "misp_threat_level": 2}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    assert_eq!(
+        messages(&replies),
+        vec![
+            "Setting up connection to MISP",
+            "Creating event Phishing campaign 42",
+            "Event has been created",
+            "Completed"
+        ]
+    );
+    let results = final_reply(&replies).results.clone().expect("results");
+    assert_eq!(results["version"], json!(2.0));
+    assert_eq!(results["success"], json!(true));
+    assert_eq!(
+        results["content"]["Event"]["info"],
+        json!("Phishing campaign 42")
+    );
+    assert_eq!(
+        results["inputs"]["misp_event_name"],
+        json!("Phishing campaign 42")
+    );
+    assert_eq!(results["metrics"]["package"], json!("fn-misp"));
+    let event_id: i64 = results["content"]["Event"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("MISP ids are strings of digits");
+
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_attribute",
+            json!({"misp_event_id": event_id, "misp_attribute_value": "203.0.113.7",
+                   "misp_attribute_type": "ip-dst"}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    let results = final_reply(&replies).results.clone().expect("results");
+    assert_eq!(results["success"], json!(true), "{results}");
+    assert_eq!(
+        results["content"]["Attribute"]["value"],
+        json!("203.0.113.7")
+    );
+
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_sighting",
+            json!({"misp_sighting": "203.0.113.7"}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    let results = final_reply(&replies).results.clone().expect("results");
+    assert_eq!(results["success"], json!(true), "{results}");
+    assert_eq!(
+        results["content"]["Sighting"]["source"],
+        json!("IBM QRadar SOAR")
+    );
+
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_tag",
+            json!({"misp_tag_type": {"id": 3964, "name": "Attribute"}, "misp_tag_name": "tlp:amber",
+                   "misp_event_id": event_id, "misp_attribute_value": "203.0.113.7"}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    assert!(
+        messages(&replies).contains(&"Tagging Attribute with tlp:amber".to_string()),
+        "{replies:?}"
+    );
+    assert_eq!(
+        final_reply(&replies).results.as_ref().expect("results")["success"],
+        json!(true)
+    );
+
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_tag",
+            json!({"misp_tag_type": {"id": 3963, "name": "Event"},
+                   "misp_tag_name": "misp-galaxy:mitre-attack-pattern=\"Phishing - T1566\"",
+                   "misp_event_id": event_id}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    assert_eq!(
+        final_reply(&replies).results.as_ref().expect("results")["success"],
+        json!(true)
+    );
+
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_search_attribute",
+            json!({"misp_attribute_value": "203.0.113.7"}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    let results = final_reply(&replies).results.clone().expect("results");
+    assert_eq!(results["success"], json!(true), "{results}");
+    assert_eq!(results["content"].as_array().map(Vec::len), Some(1));
+    let tags: Vec<&str> = results["tags"]
+        .as_array()
+        .expect("tags beside the envelope, as 3.0.1 workflows read them")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tags.contains(&"tlp:amber"), "{tags:?}");
+    assert_eq!(
+        results["attack_techniques"][0]["id"],
+        json!("T1566"),
+        "{results}"
+    );
+
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_sighting_list",
+            json!({"misp_event_id": event_id}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    let results = final_reply(&replies).results.clone().expect("results");
+    assert_eq!(
+        results["content"][0]["Sighting"]["source"],
+        json!("IBM QRadar SOAR")
+    );
+
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_search_attribute",
+            json!({"misp_attribute_value": "no-such-value"}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    let last = final_reply(&replies);
+    assert_eq!(last.message_type, 0, "no match is not an error");
+    let results = last.results.clone().expect("results");
+    assert_eq!(results["success"], json!(false));
+    assert_eq!(results["content"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_bad_message_gets_an_error_reply_and_is_acked() {
+    let harness = Harness::start().await;
+    let options = RunnerOptions {
+        num_workers: 2,
+        extra_resilient: "max_message_size_mb=1".into(),
+        ..RunnerOptions::default()
+    };
+    let mut runner = harness.start_runner("runner", &options);
+    let driver = harness.driver().await;
+
+    let mut expectations = Vec::new();
+    let invocation = driver.next_invocation();
+    let id = driver
+        .publish_raw("fn_misp", b"{this is not json".to_vec(), invocation)
+        .await
+        .unwrap();
+    expectations.push((id, "the message body is not valid JSON"));
+    let invocation = driver.next_invocation();
+    let id = driver
+        .publish_raw("fn_misp", br#"{"inputs": {}}"#.to_vec(), invocation)
+        .await
+        .unwrap();
+    expectations.push((id, "function.name is missing"));
+    let id = driver
+        .invoke("fn_misp", "misp_no_such_function", json!({}))
+        .await
+        .unwrap();
+    expectations.push((id, "no function named 'misp_no_such_function' is served here; known functions: misp_create_attribute"));
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_sighting_list",
+            json!({"misp_event_id": "abc"}),
+        )
+        .await
+        .unwrap();
+    expectations.push((id, "Unexpected input type for MISP Event ID"));
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_event",
+            json!({"misp_event_name": "x", "misp_threat_level": 9}),
+        )
+        .await
+        .unwrap();
+    expectations.push((id, "input 'misp_threat_level' is 9"));
+    let id = driver
+        .invoke("fn_misp", "misp_create_event", json!({}))
+        .await
+        .unwrap();
+    expectations.push((id, "input 'misp_event_name' is required"));
+    let big = "x".repeat(1_200_000);
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_search_attribute",
+            json!({"misp_attribute_value": big}),
+        )
+        .await
+        .unwrap();
+    expectations.push((id, "more than the 1048576 bytes allowed"));
+    // More bad messages than workers: if any were left unacked the valid call below
+    // would never be delivered.
+    let good = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_event",
+            json!({"misp_event_name": "still served"}),
+        )
+        .await
+        .unwrap();
+
+    for (id, expected) in &expectations {
+        let replies = driver
+            .wait_final(id, WAIT)
+            .await
+            .unwrap_or_else(|error| panic!("{expected}: {error}; runner log:\n{}", runner.log()));
+        let last = final_reply(&replies);
+        assert_eq!(last.message_type, 1, "{expected}: {replies:?}");
+        assert!(
+            last.message.contains(expected),
+            "expected '{expected}' in '{}'",
+            last.message
+        );
+        assert!(last.results.is_none());
+    }
+    let replies = driver.wait_final(&good, WAIT).await.unwrap();
+    assert_eq!(final_reply(&replies).message_type, 0);
+
+    // Every message was acked: a second runner on the same queue gets nothing to redo.
+    runner.terminate();
+    assert!(runner.wait_exit(WAIT).success());
+    let second = harness.start_runner("second", &options);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        driver.final_replies().len(),
+        expectations.len() + 1,
+        "no message was redelivered; second runner's log:\n{}",
+        second.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_200_is_answered_with_never_more_than_num_workers_running() {
+    let harness = Harness::start().await;
+    harness.misp.set_latency(Duration::from_millis(20));
+    let options = RunnerOptions {
+        num_workers: 5,
+        ..RunnerOptions::default()
+    };
+    let runner = harness.start_runner("runner", &options);
+    let driver = harness.driver().await;
+    let mut ids = Vec::new();
+    for index in 0..200 {
+        let id = driver
+            .invoke(
+                "fn_misp",
+                "misp_search_attribute",
+                json!({"misp_attribute_value": format!("v{index}")}),
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    for id in &ids {
+        let replies = driver.wait_final(id, WAIT).await.unwrap();
+        assert_eq!(final_reply(&replies).message_type, 0, "{replies:?}");
+    }
+    let finals = driver.final_replies();
+    assert_eq!(finals.len(), 200);
+    assert_eq!(
+        finals.iter().collect::<HashSet<_>>().len(),
+        200,
+        "no reply twice"
+    );
+    let max = harness.misp.max_in_flight();
+    assert!(
+        max <= 5,
+        "MISP saw {max} requests at once with num_workers 5"
+    );
+    assert!(
+        max >= 2,
+        "the runner should run calls concurrently (saw {max})"
+    );
+    drop(runner);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_running_functions_finish_reply_and_ack() {
+    let harness = Harness::start().await;
+    harness.misp.set_latency(Duration::from_millis(1500));
+    let mut runner = harness.start_runner("runner", &RunnerOptions::default());
+    let driver = harness.driver().await;
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        ids.push(
+            driver
+                .invoke(
+                    "fn_misp",
+                    "misp_create_event",
+                    json!({"misp_event_name": format!("drain {index}")}),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while harness.misp.request_count() < 5 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    runner.terminate();
+    let status = runner.wait_exit(WAIT);
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        runner.log()
+    );
+    for id in &ids {
+        let replies = driver.wait_final(id, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(final_reply(&replies).message_type, 0, "{replies:?}");
+    }
+    assert_eq!(harness.misp.events().len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runners_share_a_burst_and_no_message_is_answered_twice() {
+    let harness = Harness::start().await;
+    harness.misp.set_latency(Duration::from_millis(10));
+    let options = RunnerOptions {
+        num_workers: 4,
+        ..RunnerOptions::default()
+    };
+    let first = harness.start_runner("first", &options);
+    let second = harness.start_runner("second", &options);
+    let driver = harness.driver().await;
+    let mut ids = Vec::new();
+    for index in 0..100 {
+        ids.push(
+            driver
+                .invoke(
+                    "fn_misp",
+                    "misp_create_event",
+                    json!({"misp_event_name": format!("shared {index}")}),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    for id in &ids {
+        driver.wait_final(id, WAIT).await.unwrap();
+    }
+    let finals = driver.final_replies();
+    assert_eq!(finals.len(), 100);
+    assert_eq!(finals.iter().collect::<HashSet<_>>().len(), 100);
+    assert_eq!(harness.misp.events().len(), 100, "no function ran twice");
+    let (a, b) = (
+        first.count_in_log("completed"),
+        second.count_in_log("completed"),
+    );
+    assert_eq!(a + b, 100);
+    assert!(a > 0 && b > 0, "both runners took part: {a} and {b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_loses_no_reply_and_runs_nothing_twice() {
+    let broker = Broker::private("restart");
+    let harness = Harness::start_with(broker).await;
+    harness.misp.set_latency(Duration::from_millis(100));
+    let options = RunnerOptions {
+        num_workers: 10,
+        ..RunnerOptions::default()
+    };
+    let runner = harness.start_runner("runner", &options);
+    let driver = harness.driver().await;
+    let mut ids = Vec::new();
+    for index in 0..60 {
+        ids.push(
+            driver
+                .invoke(
+                    "fn_misp",
+                    "misp_create_event",
+                    json!({"misp_event_name": format!("restart {index}")}),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while driver.final_replies().len() < 10 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    harness.broker.restart();
+    for id in &ids {
+        let replies = driver
+            .wait_final(id, Duration::from_secs(120))
+            .await
+            .unwrap_or_else(|error| panic!("{error}; runner log:\n{}", runner.log()));
+        assert_eq!(final_reply(&replies).message_type, 0);
+    }
+    let finals = driver.final_replies();
+    let unique: HashSet<_> = finals.iter().collect();
+    assert_eq!(unique.len(), 60, "every call answered");
+    assert_eq!(finals.len(), 60, "no call answered twice: {finals:?}");
+    let names: HashSet<String> = harness
+        .misp
+        .events()
+        .iter()
+        .filter_map(|event| {
+            event
+                .pointer("/Event/info")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(harness.misp.events().len(), 60, "no function ran twice");
+    assert_eq!(names.len(), 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selftest_exit_codes_follow_resilient_circuits() {
+    let harness = Harness::start().await;
+    let good = harness.write_config("good", &RunnerOptions::default());
+    let (code, output) = run_to_completion(&good, &["selftest"]);
+    assert_eq!(code, 0, "{output}");
+    assert!(output.contains("fn_misp: ok"), "{output}");
+
+    let text = std::fs::read_to_string(&good).unwrap();
+    let wrong_key = harness.dir.path().join("wrong-key.config");
+    std::fs::write(
+        &wrong_key,
+        text.replace(soar_sim::rest::DEFAULT_API_KEY_SECRET, "not-the-secret"),
+    )
+    .unwrap();
+    let (code, output) = run_to_completion(&wrong_key, &["selftest"]);
+    assert_eq!(code, 21, "{output}");
+    assert!(output.contains("API key"), "{output}");
+    assert!(
+        !output.contains("not-the-secret"),
+        "the secret leaked: {output}"
+    );
+
+    let no_broker = harness.dir.path().join("no-broker.config");
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &no_broker,
+        text.replace(
+            &format!("stomp_port={}", harness.broker.tls_port),
+            &format!("stomp_port={closed_port}"),
+        ),
+    )
+    .unwrap();
+    let (code, output) = run_to_completion(&no_broker, &["selftest"]);
+    assert_eq!(code, 30, "{output}");
+}

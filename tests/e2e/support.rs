@@ -24,13 +24,18 @@ pub struct Broker {
 impl Broker {
     /// The shared broker. Without it the tests cannot run: they fail with how to start it.
     pub fn shared() -> Broker {
-        let port = std::env::var("STOMP_TEST_PORT")
-            .ok()
-            .and_then(|p| p.parse().ok());
-        let tls_port = std::env::var("STOMP_TEST_TLS_PORT")
-            .ok()
-            .and_then(|p| p.parse().ok());
-        let ca = std::env::var("STOMP_TEST_CA").ok().map(PathBuf::from);
+        let from_script = script_env();
+        let variable = |name: &str| {
+            std::env::var(name).ok().or_else(|| {
+                from_script
+                    .iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+            })
+        };
+        let port = variable("STOMP_TEST_PORT").and_then(|p| p.parse().ok());
+        let tls_port = variable("STOMP_TEST_TLS_PORT").and_then(|p| p.parse().ok());
+        let ca = variable("STOMP_TEST_CA").map(PathBuf::from);
         match (port, tls_port, ca) {
             (Some(port), Some(tls_port), Some(ca)) => Broker {
                 port,
@@ -98,6 +103,33 @@ impl Drop for Broker {
             let _ = std::fs::remove_dir_all(base);
         }
     }
+}
+
+/// What `.ci/activemq.sh env` says of a broker that is running, for a developer who
+/// started it without exporting its variables.
+fn script_env() -> Vec<(String, String)> {
+    let running = Command::new("bash")
+        .arg(repo_root().join(".ci/activemq.sh"))
+        .arg("status")
+        .stdout(Stdio::null())
+        .status()
+        .map(|status| status.success())
+        .unwrap_or(false);
+    if !running {
+        return Vec::new();
+    }
+    let Ok(output) = Command::new("bash")
+        .arg(repo_root().join(".ci/activemq.sh"))
+        .arg("env")
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|word| word.split_once('='))
+        .map(|(key, value)| (key.to_string(), value.to_string()))
+        .collect()
 }
 
 /// Everything one test needs, on its own org id so tests can share the broker.

@@ -192,6 +192,8 @@ impl MispSim {
         let shared = Arc::new(Shared {
             key,
             state: Mutex::new(misp::State::new()),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            max_in_flight: std::sync::atomic::AtomicUsize::new(0),
         });
         let server = tokio::spawn(server::serve(
             listener,
@@ -270,6 +272,13 @@ impl MispSim {
         self.shared.lock().requests.clone()
     }
 
+    /// The most requests that were being answered at the same moment.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn request_count(&self) -> usize {
         self.shared.lock().requests.len()
     }
@@ -308,6 +317,28 @@ impl Drop for MispSim {
 struct Shared {
     key: String,
     state: Mutex<misp::State>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
+}
+
+/// Counts a request as in flight until it is dropped, answered or abandoned.
+pub(crate) struct InFlight(Arc<Shared>);
+
+impl InFlight {
+    pub(crate) fn start(shared: &Arc<Shared>) -> InFlight {
+        use std::sync::atomic::Ordering;
+        let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(shared.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Shared {

@@ -135,6 +135,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let _in_flight = crate::InFlight::start(&shared);
     let recorded = RecordedRequest {
         sequence: 0,
         method: method.to_string(),
