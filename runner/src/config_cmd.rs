@@ -81,14 +81,15 @@ pub const APP_SECTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// The `config` command, for the apps `registry` serves. `file` defaults to
-/// `$APP_CONFIG_FILE`, then `~/.resilient/app.config`, where resilient-circuits puts it.
-pub async fn run(mode: ConfigMode, file: Option<&Path>, registry: &Registry) -> Result<ExitCode> {
+/// The `config` command. `file` defaults to `$APP_CONFIG_FILE`, then
+/// `~/.resilient/app.config`, where resilient-circuits puts it.
+pub async fn run(mode: ConfigMode, file: Option<&Path>) -> Result<ExitCode> {
+    let registry = Registry::from_inventory().context("registering the functions")?;
     let path = match file {
         Some(path) => path.to_path_buf(),
         None => default_path()?,
     };
-    let added = write_config(mode, &path, &app_names(registry))?;
+    let added = write_config(mode, &path, &app_names(&registry))?;
     match (mode, added.is_empty()) {
         (ConfigMode::Create, _) => println!(
             "created {} with sections {}",
