@@ -319,6 +319,43 @@ mod tests {
     }
 
     #[test]
+    fn commented_defaults_are_the_ones_the_code_uses() {
+        let section = |app: &str| {
+            APP_SECTIONS
+                .iter()
+                .find(|(name, _)| *name == app)
+                .map(|(_, text)| *text)
+                .unwrap_or_default()
+        };
+        let misp = section("fn_misp");
+        for line in [
+            format!("#timeout={}", soar_core::misp::DEFAULT_TIMEOUT_SECONDS),
+            format!("#retries={}", soar_core::misp::DEFAULT_RETRIES),
+            format!("#search_limit={}", soar_core::misp::DEFAULT_SEARCH_LIMIT),
+        ] {
+            assert!(misp.lines().any(|l| l == line), "[fn_misp] shows {line}");
+        }
+        let urlscan = section("fn_urlscanio");
+        for line in [
+            format!("#timeout={}", urlscanio::config::DEFAULT_TIMEOUT_SECONDS),
+            format!("urlscanio_api_key={}", urlscanio::config::KEY_PLACEHOLDER),
+            format!(
+                "urlscanio_report_url={}",
+                urlscanio::config::DEFAULT_REPORT_URL
+            ),
+            format!(
+                "urlscanio_screenshot_url={}",
+                urlscanio::config::DEFAULT_SCREENSHOT_URL
+            ),
+        ] {
+            assert!(
+                urlscan.lines().any(|l| l == line),
+                "[urlscanio] shows {line}"
+            );
+        }
+    }
+
+    #[test]
     fn create_never_overwrites() {
         let dir = scratch();
         let path = dir.path().join("app.config");
