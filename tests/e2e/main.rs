@@ -511,3 +511,148 @@ async fn selftest_exit_codes_follow_resilient_circuits() {
     let (code, output) = run_to_completion(&no_broker, &["selftest"]);
     assert_eq!(code, 30, "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urlscanio_scans_through_the_runner_and_attaches_the_screenshot() {
+    let harness = Harness::start().await;
+    let _runner = harness.start_runner("runner", &RunnerOptions::default());
+    let driver = harness.driver().await;
+    let id = driver
+        .invoke(
+            "fn_urlscanio",
+            "urlscanio",
+            json!({"urlscanio_url": "https://phish.example.com/login", "urlscanio_public": false,
+                   "incident_id": 2095}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    let statuses = messages(&replies);
+    assert!(
+        statuses
+            .iter()
+            .any(|message| message.starts_with("Submitted URL successfully as ")),
+        "{statuses:?}"
+    );
+    let results = final_reply(&replies).results.clone().expect("results");
+    assert_eq!(results["success"], json!(true), "{results}");
+    assert!(
+        results["content"]["png_base64content"]
+            .as_str()
+            .is_some_and(|png| !png.is_empty())
+    );
+    assert!(results["content"]["report"].is_object());
+    assert!(results["content"]["summary"].is_object());
+    let attachments = harness.soar.attachments();
+    assert_eq!(
+        attachments.len(),
+        1,
+        "one screenshot attached to the incident"
+    );
+    assert_eq!(attachments[0].incident_id, 2095);
+    assert_eq!(
+        attachments[0].name,
+        "urlscanio-screenshot-https://phish.example.com/login.png"
+    );
+    assert!(attachments[0].bytes.starts_with(b"\x89PNG"));
+    let reply_text =
+        serde_json::to_string(&replies.iter().map(|r| &r.body).collect::<Vec<_>>()).unwrap();
+    assert!(
+        !reply_text.contains(support::URLSCAN_KEY),
+        "the urlscan key leaked into a reply"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customize_imports_the_exports_and_grants_the_api_key_its_destinations() {
+    let harness = Harness::start().await;
+    for (name, _) in support::FUNCTIONS {
+        harness.soar.remove_function(name);
+    }
+    let config = harness.write_config("customize", &RunnerOptions::default());
+
+    // Before the import SOAR knows no function: the runner refuses to start, naming the fix.
+    let (code, output) = run_to_completion(&config, &["run"]);
+    assert_ne!(code, 0);
+    assert!(output.contains("soar-runner customize"), "{output}");
+
+    harness
+        .soar
+        .refuse_imports(Some("The import contains a field that conflicts"));
+    let (code, output) = run_to_completion(&config, &["customize", "-y"]);
+    assert_ne!(code, 0, "a refused import fails the command: {output}");
+    assert!(
+        output.contains("The import contains a field that conflicts"),
+        "{output}"
+    );
+
+    harness.soar.refuse_imports(None);
+    let (code, output) = run_to_completion(&config, &["customize", "-y"]);
+    assert_eq!(code, 0, "{output}");
+    let accepted: Vec<_> = harness
+        .soar
+        .imports()
+        .into_iter()
+        .filter(|import| import.status == "ACCEPTED")
+        .collect();
+    assert_eq!(accepted.len(), 2, "fn_misp and fn_urlscanio: {output}");
+    for destination in harness.soar.message_destinations() {
+        let keys = destination["api_keys"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            keys.contains(&json!(soar_sim::rest::API_KEY_HANDLE)),
+            "the API key may read {}: {destination}",
+            destination["programmatic_name"]
+        );
+    }
+
+    // After the import the runner starts and serves.
+    let _runner = harness.start_runner("after-import", &RunnerOptions::default());
+    let driver = harness.driver().await;
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_event",
+            json!({"misp_event_name": "after customize"}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    assert_eq!(final_reply(&replies).message_type, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_create_writes_every_section_and_update_keeps_existing_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.config");
+    let (code, output) = run_to_completion(
+        std::path::Path::new("/nonexistent"),
+        &["config", "-c", path.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{output}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    for section in ["[resilient]", "[fn_misp]", "[urlscanio]"] {
+        assert!(text.contains(section), "{section} missing:\n{text}");
+    }
+    let (code, _) = run_to_completion(
+        std::path::Path::new("/nonexistent"),
+        &["config", "-c", path.to_str().unwrap()],
+    );
+    assert_ne!(code, 0, "-c never overwrites");
+
+    std::fs::write(&path, "[resilient]\nhost=soar.example.com\n").unwrap();
+    let (code, output) = run_to_completion(
+        std::path::Path::new("/nonexistent"),
+        &["config", "-u", path.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{output}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        text.starts_with("[resilient]\nhost=soar.example.com\n"),
+        "{text}"
+    );
+    assert_eq!(text.matches("[resilient]").count(), 1);
+    assert!(text.contains("[fn_misp]") && text.contains("misp_key"));
+}

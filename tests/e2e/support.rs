@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use misp_sim::{MispSim, SimOptions};
 use soar_sim::{Driver, DriverOptions, SoarRestOptions, SoarRestSim};
 use soar_stomp::TlsOptions;
+use urlscan_sim::UrlscanSim;
 
 /// The broker the tests use, from the variables `.ci/activemq.sh env` prints.
 #[derive(Debug, Clone)]
@@ -137,6 +138,7 @@ pub struct Harness {
     pub broker: Broker,
     pub soar: SoarRestSim,
     pub misp: MispSim,
+    pub urlscan: UrlscanSim,
     pub org_id: u64,
     pub dir: tempfile::TempDir,
 }
@@ -161,14 +163,19 @@ impl Default for RunnerOptions {
     }
 }
 
-pub const FUNCTIONS: &[&str] = &[
-    "misp_create_attribute",
-    "misp_create_event",
-    "misp_create_sighting",
-    "misp_create_tag",
-    "misp_search_attribute",
-    "misp_sighting_list",
+/// The functions SOAR knows, with their message destinations.
+pub const FUNCTIONS: &[(&str, &str)] = &[
+    ("misp_create_attribute", "fn_misp"),
+    ("misp_create_event", "fn_misp"),
+    ("misp_create_sighting", "fn_misp"),
+    ("misp_create_tag", "fn_misp"),
+    ("misp_search_attribute", "fn_misp"),
+    ("misp_sighting_list", "fn_misp"),
+    ("urlscanio", "fn_urlscanio"),
 ];
+
+/// The urlscan.io key the tests configure.
+pub const URLSCAN_KEY: &str = "urlscan-test-key-0000-1111";
 
 impl Harness {
     pub async fn start() -> Harness {
@@ -182,16 +189,24 @@ impl Harness {
             tls: true,
             functions: FUNCTIONS
                 .iter()
-                .map(|name| (name.to_string(), "fn_misp".to_string()))
+                .map(|(name, destination)| (name.to_string(), destination.to_string()))
                 .collect(),
             ..SoarRestOptions::default()
         })
         .await;
         let misp = MispSim::start(SimOptions::default()).await;
+        let urlscan = UrlscanSim::start(urlscan_sim::SimOptions {
+            required_key: Some(URLSCAN_KEY.to_string()),
+            pending_polls: 2,
+            ..urlscan_sim::SimOptions::default()
+        })
+        .await
+        .expect("urlscan-sim starts");
         Harness {
             broker,
             soar,
             misp,
+            urlscan,
             org_id,
             dir: tempfile::tempdir().expect("a temporary directory"),
         }
@@ -212,7 +227,9 @@ impl Harness {
             "[resilient]\nhost=localhost\nport={port}\norg={org}\napi_key_id={key_id}\napi_key_secret={secret}\n\
              cafile={soar_ca}\nstomp_host=localhost\nstomp_port={stomp_port}\nstomp_tls={stomp_tls}\n\
              stomp_cafile={broker_ca}\nnum_workers={workers}\nshutdown_timeout={shutdown}\nloglevel=info\n{extra}\n\
-             [fn_misp]\nmisp_url={misp_url}\nmisp_key={misp_key}\nverify_cert=false\ntimeout=10\nretries=1\n",
+             [fn_misp]\nmisp_url={misp_url}\nmisp_key={misp_key}\nverify_cert=false\ntimeout=10\nretries=1\n\n\
+             [urlscanio]\nurlscanio_api_key={urlscan_key}\nurlscanio_report_url={urlscan_api}\n\
+             urlscanio_screenshot_url={urlscan_shots}\ntimeout=60\npoll_interval=1\n",
             org = "Test Org",
             key_id = soar_sim::rest::DEFAULT_API_KEY_ID,
             secret = soar_sim::rest::DEFAULT_API_KEY_SECRET,
@@ -223,6 +240,9 @@ impl Harness {
             extra = options.extra_resilient,
             misp_url = self.misp.url(),
             misp_key = self.misp.key(),
+            urlscan_key = URLSCAN_KEY,
+            urlscan_api = self.urlscan.api_url(),
+            urlscan_shots = self.urlscan.screenshot_url(),
         );
         let path = self.dir.path().join(format!("{name}.config"));
         std::fs::write(&path, text).expect("write app.config");
@@ -251,7 +271,7 @@ impl Harness {
                 server_name: "localhost".into(),
             }),
             org_id: self.org_id as i64,
-            destinations: vec!["fn_misp".into()],
+            destinations: vec!["fn_misp".into(), "fn_urlscanio".into()],
         })
         .await
         .expect("the driver connects to the broker")
