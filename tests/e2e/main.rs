@@ -656,3 +656,189 @@ async fn config_create_writes_every_section_and_update_keeps_existing_values() {
     assert_eq!(text.matches("[resilient]").count(), 1);
     assert!(text.contains("[fn_misp]") && text.contains("misp_key"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_runs_one_function_without_soar_and_prints_the_payload() {
+    let harness = Harness::start().await;
+    let config = harness.write_config("invoke", &RunnerOptions::default());
+    let (code, stdout, stderr) = support::run_split(
+        &config,
+        &[
+            "invoke",
+            "misp_create_event",
+            "misp_event_name=From the CLI",
+            "misp_threat_level=3",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("progress: Creating event From the CLI"),
+        "{stderr}"
+    );
+    let payload: Value = serde_json::from_str(&stdout).expect("stdout is the payload JSON");
+    assert_eq!(payload["content"]["Event"]["threat_level_id"], json!("3"));
+    let event_id = payload["content"]["Event"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A select input takes its label; inputs can also come from a JSON file.
+    let inputs = harness.dir.path().join("inputs.json");
+    std::fs::write(&inputs, json!({"misp_tag_name": "tlp:green"}).to_string()).unwrap();
+    let (code, stdout, stderr) = support::run_split(
+        &config,
+        &[
+            "invoke",
+            "misp_create_tag",
+            "misp_tag_type=Event",
+            &format!("misp_event_id={event_id}"),
+            "--inputs-json",
+            inputs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let payload: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(payload["inputs"]["misp_tag_type"], json!("Event"));
+    assert_eq!(payload["inputs"]["misp_tag_name"], json!("tlp:green"));
+
+    let (code, stdout, stderr) = support::run_split(
+        &config,
+        &["invoke", "misp_sighting_list", "misp_event_id=abc"],
+    );
+    assert_eq!(code, 1, "a failure exits non-zero");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("Unexpected input type for MISP Event ID"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = support::run_split(
+        &config,
+        &["invoke", "misp_create_tag", "misp_tag_type=Neither"],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("takes one of: Event, Attribute"),
+        "{stderr}"
+    );
+
+    let (code, _, _) = support::run_split(
+        &config,
+        &[
+            "invoke",
+            "misp_search_attribute",
+            "misp_attribute_value=nothing-matches",
+        ],
+    );
+    assert_eq!(code, 2, "a completed call whose answer is no exits 2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selftest_names_the_misp_permissions_the_key_lacks() {
+    let harness = Harness::start().await;
+    harness
+        .misp
+        .set_permissions(misp_sim::RolePermissions::read_only());
+    let config = harness.write_config("selftest", &RunnerOptions::default());
+    let (code, output) = run_to_completion(&config, &["selftest"]);
+    assert_eq!(code, 1, "{output}");
+    for permission in ["perm_add", "perm_sighting", "perm_tagger"] {
+        assert!(
+            output.contains(permission),
+            "{permission} not named:\n{output}"
+        );
+    }
+    assert!(output.contains("STOMP: ok"), "{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_cut_off_by_the_shutdown_deadline_go_to_the_next_runner() {
+    let harness = Harness::start().await;
+    harness.misp.set_latency(Duration::from_secs(4));
+    let options = RunnerOptions {
+        shutdown_timeout_secs: 1,
+        ..RunnerOptions::default()
+    };
+    let mut first = harness.start_runner("first", &options);
+    let driver = harness.driver().await;
+    let mut ids = Vec::new();
+    for index in 0..3 {
+        ids.push(
+            driver
+                .invoke(
+                    "fn_misp",
+                    "misp_search_attribute",
+                    json!({"misp_attribute_value": format!("slow {index}")}),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while harness.misp.request_count() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.terminate();
+    let status = first.wait_exit(WAIT);
+    assert!(status.success(), "{}", first.log());
+    assert!(
+        driver.final_replies().is_empty(),
+        "cut-off calls are not answered by the first runner"
+    );
+    assert!(
+        first.log().contains("shutdown deadline reached"),
+        "{}",
+        first.log()
+    );
+
+    harness.misp.set_latency(Duration::ZERO);
+    let _second = harness.start_runner("second", &options);
+    for id in &ids {
+        let replies = driver.wait_final(id, WAIT).await.unwrap();
+        assert_eq!(final_reply(&replies).message_type, 0, "{replies:?}");
+    }
+    assert_eq!(driver.final_replies().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_go_to_app_log_in_logdir_as_json_with_one_span_per_message() {
+    let harness = Harness::start().await;
+    let logdir = harness.dir.path().join("logs");
+    let options = RunnerOptions {
+        extra_resilient: format!("logdir={}", logdir.display()),
+        ..RunnerOptions::default()
+    };
+    let config = harness.write_config("json", &options);
+    let runner = support::Runner::spawn(
+        &config,
+        &["--log-format", "json", "run"],
+        harness.dir.path().join("json.log"),
+    );
+    runner.wait_for_log("has started successfully", Duration::from_secs(30));
+    let driver = harness.driver().await;
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_search_attribute",
+            json!({"misp_attribute_value": "logged"}),
+        )
+        .await
+        .unwrap();
+    driver.wait_final(&id, WAIT).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let app_log = std::fs::read_to_string(logdir.join("app.log")).expect("app.log is written");
+    let completed = app_log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["fields"]["message"] == json!("completed"))
+        .unwrap_or_else(|| panic!("no JSON 'completed' line in app.log:\n{app_log}"));
+    let span = &completed["span"];
+    assert_eq!(
+        span["function"],
+        json!("misp_search_attribute"),
+        "{completed}"
+    );
+    assert_eq!(span["correlation_id"], json!(id), "{completed}");
+    assert!(!app_log.contains(soar_sim::rest::DEFAULT_API_KEY_SECRET));
+    assert!(!app_log.contains(harness.misp.key()));
+}

@@ -364,6 +364,22 @@ impl Drop for Runner {
     }
 }
 
+/// Runs `soar-runner` to completion; returns its exit code, stdout and stderr apart.
+pub fn run_split(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(runner_binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("soar-runner runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// Runs `soar-runner` to completion and returns its exit code and output.
 pub fn run_to_completion(config: &Path, args: &[&str]) -> (i32, String) {
     let output = Command::new(runner_binary())
