@@ -236,13 +236,20 @@ impl Shared {
             }
             Arrival::AlreadyDone { resend } => {
                 tracing::info!(message_id = %delivery.message_id, "redelivered after it was answered; acking it again");
-                if let Some(ack) = &delivery.ack {
-                    let _ = sender.ack(ack).await;
-                }
-                if let Some(reply) = resend {
-                    let sent = send_reply(sender, &reply).await;
-                    lock(&self.record).delivered(&delivery.message_id, sent);
-                }
+                // Off the receive loop: a reply waiting for its receipt must not hold up
+                // the messages behind it.
+                let shared = self.clone();
+                let sender = sender.clone();
+                self.tracker.spawn(async move {
+                    if let Some(ack) = &delivery.ack {
+                        let _ = sender.ack(ack).await;
+                    }
+                    if let Some(reply) = resend {
+                        let sent = send_reply(&sender, &reply).await;
+                        lock(&shared.record).delivered(&delivery.message_id, sent);
+                    }
+                    drop(permit);
+                });
                 return;
             }
         }
