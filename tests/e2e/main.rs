@@ -842,3 +842,52 @@ async fn logs_go_to_app_log_in_logdir_as_json_with_one_span_per_message() {
     assert!(!app_log.contains(soar_sim::rest::DEFAULT_API_KEY_SECRET));
     assert!(!app_log.contains(harness.misp.key()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_broker_is_detected_by_missed_heart_beats_and_the_runner_reconnects() {
+    let broker = Broker::private("heartbeat");
+    let pid = std::fs::read_to_string(broker.base.as_ref().unwrap().join("activemq.pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let harness = Harness::start_with(broker).await;
+    let options = RunnerOptions {
+        extra_resilient: "stomp_heartbeat_ms=1000".into(),
+        ..RunnerOptions::default()
+    };
+    let runner = harness.start_runner("runner", &options);
+    // Freeze the broker: its socket stays open but it sends nothing, as on a dead network.
+    let freeze = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    assert!(freeze.success());
+    runner.wait_for_log("nothing received", Duration::from_secs(20));
+    let thaw = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap();
+    assert!(thaw.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while runner.count_in_log("has started successfully") < 2
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        runner.count_in_log("has started successfully") >= 2,
+        "the runner resubscribed after the heart-beat timeout:\n{}",
+        runner.log()
+    );
+    let driver = harness.driver().await;
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_create_event",
+            json!({"misp_event_name": "after the freeze"}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    assert_eq!(final_reply(&replies).message_type, 0);
+}
