@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::App;
 use crate::sources::{
-    ActivationCondition, AppSources, IncidentField, MessageDestination, Playbook, Rule, Workflow,
+    AppSources, Condition, IncidentField, MessageDestination, Playbook, Rule, Workflow,
 };
 
 /// The `export_date` and every other timestamp of a generated export (2025-01-01T00:00:00Z):
@@ -540,7 +540,7 @@ fn rule_object(app: &App, index: usize, rule: &Rule) -> Value {
         .unwrap_or_else(|| stable_uuid(app.name, "rule", &rule.name));
     json!({
         "automations": [],
-        "conditions": [],
+        "conditions": rule.conditions.iter().map(condition).collect::<Vec<_>>(),
         "enabled": true,
         "export_key": rule.name,
         "id": index + 1,
@@ -680,7 +680,7 @@ fn playbook_object(
     }))
 }
 
-fn condition(condition: &ActivationCondition) -> Value {
+fn condition(condition: &Condition) -> Value {
     json!({
         "evaluation_id": null,
         "field_name": condition.field_name,

@@ -95,6 +95,10 @@ pub struct WorkflowManifest {
 pub struct Rule {
     pub name: String,
     pub object_type: ObjectType,
+    /// All must hold (`logic_type` "all") for the menu item to be offered; none means it
+    /// is offered on every object of its type.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
     /// Programmatic names of the workflows it starts.
     pub workflows: Vec<String>,
     pub uuid: Option<String>,
@@ -119,7 +123,7 @@ pub struct PlaybookManifest {
     pub function: String,
     pub result_name: String,
     /// All must hold (`logic_type` "all") for the playbook to be offered.
-    pub activation_conditions: Vec<ActivationCondition>,
+    pub activation_conditions: Vec<Condition>,
     pub uuid: Option<String>,
     pub fields_type_uuid: Option<String>,
     pub tag_uuid: Option<String>,
@@ -130,9 +134,11 @@ pub struct PlaybookManifest {
     pub content_version: u32,
 }
 
+/// A test on a field of the object, as in a rule's conditions or a playbook's activation
+/// conditions: `artifact.type` `in` `["URL"]`, `incident.properties.x` `has_a_value`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ActivationCondition {
+pub struct Condition {
     pub field_name: String,
     pub method: String,
     #[serde(default)]

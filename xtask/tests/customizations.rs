@@ -1,5 +1,6 @@
-//! The generated fn_misp export against the original app's (`tests/fixtures/fn_misp/export.res`)
-//! and against resilient-sdk's own loader: what SOAR and the SDK know the app by must not move.
+//! The generated fn_misp export against the original app's (`tests/fixtures/fn_misp/export.res`),
+//! the fn_urlscanio export against what the original app shipped, and both against
+//! resilient-sdk's own loader: what SOAR and the SDK know the apps by must not move.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,18 +10,24 @@ use serde_json::{Value, json};
 use xtask::sources::AppSources;
 use xtask::{App, CUSTOMIZATIONS_DIR, export, registered_apps, workspace_root};
 
-fn fn_misp_app() -> App {
+fn registered_app(name: &str) -> App {
     let apps = registered_apps().unwrap_or_else(|error| panic!("the registry: {error:#}"));
     apps.into_iter()
-        .find(|app| app.name == "fn_misp")
-        .unwrap_or_else(|| panic!("no fn_misp function is registered"))
+        .find(|app| app.name == name)
+        .unwrap_or_else(|| panic!("no {name} function is registered"))
+}
+
+/// The export of app `name`, built from today's code and sources.
+fn generated_for(name: &str) -> Value {
+    let app = registered_app(name);
+    let sources = AppSources::load(&workspace_root().join(CUSTOMIZATIONS_DIR).join(name))
+        .unwrap_or_else(|error| panic!("the {name} sources: {error:#}"));
+    export::build_export(&app, &sources)
+        .unwrap_or_else(|error| panic!("the {name} export: {error:#}"))
 }
 
 fn generated() -> Value {
-    let app = fn_misp_app();
-    let sources = AppSources::load(&workspace_root().join(CUSTOMIZATIONS_DIR).join("fn_misp"))
-        .unwrap_or_else(|error| panic!("the fn_misp sources: {error:#}"));
-    export::build_export(&app, &sources).unwrap_or_else(|error| panic!("the export: {error:#}"))
+    generated_for("fn_misp")
 }
 
 fn reference() -> Value {
@@ -460,6 +467,326 @@ fn the_export_has_what_an_import_needs() {
     );
 }
 
+/// The function's input names in the order its view lists them (the definition's order).
+const URLSCANIO_INPUTS: [&str; 5] = [
+    "urlscanio_url",
+    "urlscanio_public",
+    "urlscanio_useragent",
+    "urlscanio_referer",
+    "incident_id",
+];
+
+/// The original app's menu item and playbook are offered on these artifact types.
+fn url_artifact_condition() -> Value {
+    json!({"evaluation_id": null, "field_name": "artifact.type", "method": "in", "type": null, "value": ["URL", "URL Referer"]})
+}
+
+/// The JSON of the one function step of a workflow or playbook BPMN, unescaped.
+fn function_step_config(xml: &str, function_uuid: &str) -> Value {
+    let open = format!("<resilient:function uuid=\"{function_uuid}\">");
+    let start = xml
+        .find(&open)
+        .map(|at| at + open.len())
+        .unwrap_or_else(|| panic!("no step calling {function_uuid} in {xml}"));
+    let end = xml[start..]
+        .find("</resilient:function>")
+        .map(|length| start + length)
+        .unwrap_or_else(|| panic!("the step calling {function_uuid} is not closed"));
+    let text = xml[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("the step's config is not JSON ({error}): {text}"))
+}
+
+#[test]
+fn urlscanio_export_has_the_function_its_five_inputs_and_the_fn_urlscanio_destination() {
+    let generated = generated_for("fn_urlscanio");
+    let functions = by_name(&generated, "functions", "name");
+    assert_eq!(
+        functions.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["urlscanio"],
+        "fn_urlscanio has one function"
+    );
+    let function = functions["urlscanio"];
+    assert_eq!(
+        pick(
+            function,
+            &["display_name", "description", "destination_handle"]
+        ),
+        json!({
+            "display_name": "Scan with urlscan.io",
+            "description": {"content": "Analyze a URL with urlscan.io", "format": "text"},
+            "destination_handle": "fn_urlscanio",
+        })
+    );
+
+    let fields = by_name(&generated, "fields", "export_key");
+    for (name, input_type, required) in [
+        ("urlscanio_url", "text", json!("always")),
+        ("urlscanio_public", "boolean", Value::Null),
+        ("urlscanio_useragent", "text", Value::Null),
+        ("urlscanio_referer", "text", Value::Null),
+        ("incident_id", "number", Value::Null),
+    ] {
+        let key = format!("__function/{name}");
+        let field = fields
+            .get(&key)
+            .unwrap_or_else(|| panic!("input field {key} is missing"));
+        assert_eq!(
+            pick(field, &["name", "input_type", "required", "type_id"]),
+            json!({"name": name, "input_type": input_type, "required": required, "type_id": 11}),
+            "field {key}"
+        );
+    }
+    assert_eq!(
+        fields.len(),
+        URLSCANIO_INPUTS.len() + 1,
+        "the five inputs and the internal field, nothing else: {:?}",
+        fields.keys().collect::<Vec<_>>()
+    );
+    // The function's form shows its inputs by field uuid, in the definition's order.
+    let name_of_uuid: BTreeMap<&str, &str> = fields
+        .values()
+        .filter_map(|field| Some((field["uuid"].as_str()?, field["name"].as_str()?)))
+        .collect();
+    let shown: Vec<&str> = function["view_items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|item| {
+            let uuid = item["content"].as_str().unwrap_or_default();
+            name_of_uuid.get(uuid).copied().unwrap_or(uuid)
+        })
+        .collect();
+    assert_eq!(shown, URLSCANIO_INPUTS, "the function's view items");
+
+    let destinations: Vec<Value> = list(&generated, "message_destinations")
+        .iter()
+        .map(|destination| {
+            pick(
+                destination,
+                &[
+                    "programmatic_name",
+                    "name",
+                    "export_key",
+                    "destination_type",
+                    "expect_ack",
+                    "uuid",
+                ],
+            )
+        })
+        .collect();
+    assert_eq!(
+        destinations,
+        [json!({
+            "programmatic_name": "fn_urlscanio",
+            "name": "fn_urlscanio",
+            "export_key": "fn_urlscanio",
+            "destination_type": 0,
+            "expect_ack": true,
+            // Written down in app.json; the generator's stable uuid, as before the manifest
+            // existed, so a SOAR that imported the earlier export sees the same destination.
+            "uuid": export::stable_uuid("fn_urlscanio", "message_destination", "fn_urlscanio"),
+        })],
+        "one queue destination, fn_urlscanio"
+    );
+}
+
+#[test]
+fn urlscanio_example_workflow_scans_the_artifact_privately_and_notes_the_verdict() {
+    let generated = generated_for("fn_urlscanio");
+    let function_uuid = by_name(&generated, "functions", "name")["urlscanio"]["uuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let workflows = by_name(&generated, "workflows", "programmatic_name");
+    assert_eq!(
+        workflows.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["example_urlscanio"],
+        "the original's one example workflow"
+    );
+    let workflow = workflows["example_urlscanio"];
+    assert_eq!(
+        pick(workflow, &["name", "object_type", "export_key", "uuid"]),
+        json!({
+            "name": "Example: urlscan.io",
+            "object_type": "artifact",
+            "export_key": "example_urlscanio",
+            "uuid": "21b841bb-f3f3-41b7-92a1-c44f027d14a1",
+        }),
+        "the original's workflow name and uuid"
+    );
+    let xml = workflow["content"]["xml"].as_str().unwrap_or_default();
+    assert!(
+        xml.contains("<process id=\"example_urlscanio\""),
+        "the process id is the programmatic name"
+    );
+    let config = function_step_config(xml, &function_uuid);
+    assert_eq!(
+        config["result_name"], "urlscanio",
+        "the original's result name"
+    );
+    let pre = config["pre_processing_script"].as_str().unwrap_or_default();
+    for line in [
+        "inputs.urlscanio_url = artifact.value",
+        "inputs.incident_id = incident.id",
+        "inputs.urlscanio_public = False",
+    ] {
+        assert!(
+            pre.lines().any(|script_line| script_line == line),
+            "the pre-processing script has the line `{line}`: {pre}"
+        );
+    }
+    assert!(
+        !pre.contains("#:"),
+        "reader notes are not sent to SOAR: {pre}"
+    );
+    let post = config["post_processing_script"]
+        .as_str()
+        .unwrap_or_default();
+    for part in [
+        "incident.addNote(",
+        "content.get(\"report_url\")",
+        "summary.get(\"malicious\")",
+        "summary.get(\"score\")",
+        "results.reason",
+    ] {
+        assert!(
+            post.contains(part),
+            "the post-processing script uses {part}: {post}"
+        );
+    }
+    // SOAR lists the workflows that use a function on the function itself.
+    let listed: Vec<&str> = by_name(&generated, "functions", "name")["urlscanio"]["workflows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|reference| reference["programmatic_name"].as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        ["example_urlscanio"],
+        "the workflows urlscanio lists"
+    );
+}
+
+#[test]
+fn urlscanio_rule_is_a_menu_item_on_url_artifacts_that_starts_the_workflow() {
+    let generated = generated_for("fn_urlscanio");
+    let rules = by_name(&generated, "actions", "name");
+    assert_eq!(
+        rules.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["Example: urlscan.io"],
+        "the original's one rule"
+    );
+    assert_eq!(
+        pick(
+            rules["Example: urlscan.io"],
+            &[
+                "type",
+                "object_type",
+                "workflows",
+                "conditions",
+                "logic_type",
+                "uuid"
+            ]
+        ),
+        json!({
+            "type": 1,
+            "object_type": "artifact",
+            "workflows": ["example_urlscanio"],
+            "conditions": [url_artifact_condition()],
+            "logic_type": "all",
+            "uuid": "bbb9072a-263c-4316-8da3-da885c04f814",
+        }),
+        "a menu item on URL artifacts, with the original's uuid"
+    );
+}
+
+#[test]
+fn urlscanio_playbook_is_offered_on_url_artifacts_and_calls_the_function() {
+    let generated = generated_for("fn_urlscanio");
+    let function_uuid = by_name(&generated, "functions", "name")["urlscanio"]["uuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let playbooks = by_name(&generated, "playbooks", "name");
+    assert_eq!(
+        playbooks.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["example_urlscanio"],
+        "the original's playbook, by its API name"
+    );
+    let playbook = playbooks["example_urlscanio"];
+    let uuid = export::stable_uuid("fn_urlscanio", "playbook", "example_urlscanio");
+    assert_eq!(
+        pick(
+            playbook,
+            &[
+                "object_type",
+                "activation_type",
+                "status",
+                "uuid",
+                "manual_settings"
+            ]
+        ),
+        json!({
+            "object_type": "artifact",
+            "activation_type": "manual",
+            "status": "enabled",
+            "uuid": uuid,
+            "manual_settings": {
+                "activation_conditions": {"conditions": [url_artifact_condition()], "logic_type": "all"},
+                "view_items": [],
+            },
+        }),
+        "a manual playbook on URL artifacts"
+    );
+    let xml = playbook["content"]["xml"].as_str().unwrap_or_default();
+    assert!(
+        xml.contains(&format!(
+            "<process id=\"{}\"",
+            export::playbook_handle(&uuid)
+        )),
+        "the process id is the playbook handle"
+    );
+    let config = function_step_config(xml, &function_uuid);
+    assert_eq!(config["result_name"], "urlscanio");
+    let pre = config["pre_processing_script"].as_str().unwrap_or_default();
+    for line in [
+        "inputs.urlscanio_url = artifact.value",
+        "inputs.incident_id = incident.id",
+        "inputs.urlscanio_public = False",
+    ] {
+        assert!(
+            pre.lines().any(|script_line| script_line == line),
+            "the input script has the line `{line}`: {pre}"
+        );
+    }
+    let scripts = playbook["local_scripts"].as_array().map(Vec::as_slice);
+    let script = match scripts {
+        Some([script]) => script,
+        other => panic!("expected one local script, got {other:?}"),
+    };
+    assert!(
+        xml.contains(&format!(
+            "<resilient:script uuid=\"{}\"/>",
+            script["uuid"].as_str().unwrap_or_default()
+        )),
+        "the BPMN's script step runs the local script"
+    );
+    let text = script["script_text"].as_str().unwrap_or_default();
+    for part in [
+        "playbook.functions.results.urlscanio",
+        "incident.addNote(",
+        "content.get(\"report_url\")",
+        "summary.get(\"malicious\")",
+    ] {
+        assert!(text.contains(part), "the post script uses {part}: {text}");
+    }
+}
+
 /// Where the resilient-sdk virtualenv lives: the place `scripts/python-env` makes it.
 fn python_env_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SOAR_PYTHON_ENV") {
@@ -500,10 +827,12 @@ fn resilient_sdk_loads_every_function_field_workflow_and_playbook() {
     let python = python_env_dir().join("bin/python");
 
     let apps = registered_apps().unwrap_or_else(|error| panic!("the registry: {error:#}"));
-    assert!(
-        apps.iter().any(|app| app.name == "fn_misp"),
-        "fn_misp is registered"
-    );
+    for name in ["fn_misp", "fn_urlscanio"] {
+        assert!(
+            apps.iter().any(|app| app.name == name),
+            "{name} is registered"
+        );
+    }
     for app in &apps {
         let summary = load_with_resilient_sdk(&python, &root, app);
         assert_eq!(
@@ -529,6 +858,21 @@ fn resilient_sdk_loads_every_function_field_workflow_and_playbook() {
                     .into_iter()
                     .flatten()
                     .any(|f| f == "incident/misp_event_id"),
+                "{summary}"
+            );
+        }
+        if app.name == "fn_urlscanio" {
+            assert_eq!(
+                pick(
+                    &summary,
+                    &["message_destinations", "workflows", "rules", "playbooks"]
+                ),
+                json!({
+                    "message_destinations": ["fn_urlscanio"],
+                    "workflows": ["example_urlscanio"],
+                    "rules": ["Example: urlscan.io"],
+                    "playbooks": ["example_urlscanio"],
+                }),
                 "{summary}"
             );
         }
