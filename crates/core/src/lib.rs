@@ -6,6 +6,7 @@ pub mod context;
 pub mod error;
 pub mod function;
 pub mod inputs;
+pub mod message;
 pub mod misp;
 pub mod payload;
 pub mod registry;
