@@ -519,7 +519,7 @@ async fn urlscanio_scans_through_the_runner_and_attaches_the_screenshot() {
     let driver = harness.driver().await;
     let id = driver
         .invoke(
-            "fn_urlscanio",
+            "urlscanio",
             "urlscanio",
             json!({"urlscanio_url": "https://phish.example.com/login", "urlscanio_public": false,
                    "incident_id": 2095}),

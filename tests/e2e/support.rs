@@ -171,7 +171,7 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ("misp_create_tag", "fn_misp"),
     ("misp_search_attribute", "fn_misp"),
     ("misp_sighting_list", "fn_misp"),
-    ("urlscanio", "fn_urlscanio"),
+    ("urlscanio", "urlscanio"),
 ];
 
 /// The urlscan.io key the tests configure.
@@ -271,7 +271,7 @@ impl Harness {
                 server_name: "localhost".into(),
             }),
             org_id: self.org_id as i64,
-            destinations: vec!["fn_misp".into(), "fn_urlscanio".into()],
+            destinations: vec!["fn_misp".into(), "urlscanio".into()],
         })
         .await
         .expect("the driver connects to the broker")
@@ -323,6 +323,11 @@ impl Runner {
             "the runner never logged '{needle}'; its log:\n{}",
             self.log()
         );
+    }
+
+    /// The process id while it runs, for reading its resources under /proc.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn count_in_log(&self, needle: &str) -> usize {
@@ -405,23 +410,37 @@ fn signal(pid: u32, signal: &str) {
         .status();
 }
 
-/// The `soar-runner` binary next to this test binary (`cargo test` builds it).
+/// The `soar-runner` binary next to this test binary, built fresh once per test run:
+/// `cargo test -p e2e-tests` alone does not rebuild another package's binary, and a stale
+/// one would test yesterday's code. Cargo does not hold its lock while tests run.
 pub fn runner_binary() -> PathBuf {
-    let test_binary = std::env::current_exe().expect("the test binary has a path");
-    let profile_dir = test_binary
-        .parent()
-        .and_then(Path::parent)
-        .expect("the test binary lives in target/<profile>/deps");
-    let binary = profile_dir.join("soar-runner");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--package", "runner", "--bin", "soar-runner"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building soar-runner failed");
-    }
-    binary
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let test_binary = std::env::current_exe().expect("the test binary has a path");
+            let profile_dir = test_binary
+                .parent()
+                .and_then(Path::parent)
+                .expect("the test binary lives in target/<profile>/deps");
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args([
+                    "build",
+                    "--quiet",
+                    "--package",
+                    "runner",
+                    "--bin",
+                    "soar-runner",
+                ])
+                .current_dir(repo_root());
+            if profile_dir.ends_with("release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "building soar-runner failed");
+            profile_dir.join("soar-runner")
+        })
+        .clone()
 }
 
 pub fn repo_root() -> PathBuf {

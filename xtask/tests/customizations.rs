@@ -501,7 +501,7 @@ fn function_step_config(xml: &str, function_uuid: &str) -> Value {
 }
 
 #[test]
-fn urlscanio_export_has_the_function_its_five_inputs_and_the_fn_urlscanio_destination() {
+fn urlscanio_export_has_the_function_its_five_inputs_and_the_original_urlscanio_destination() {
     let generated = generated_for("fn_urlscanio");
     let functions = by_name(&generated, "functions", "name");
     assert_eq!(
@@ -518,7 +518,7 @@ fn urlscanio_export_has_the_function_its_five_inputs_and_the_fn_urlscanio_destin
         json!({
             "display_name": "Scan with urlscan.io",
             "description": {"content": "Analyze a URL with urlscan.io", "format": "text"},
-            "destination_handle": "fn_urlscanio",
+            "destination_handle": "urlscanio",
         })
     );
 
@@ -528,7 +528,7 @@ fn urlscanio_export_has_the_function_its_five_inputs_and_the_fn_urlscanio_destin
         ("urlscanio_public", "boolean", Value::Null),
         ("urlscanio_useragent", "text", Value::Null),
         ("urlscanio_referer", "text", Value::Null),
-        ("incident_id", "number", Value::Null),
+        ("incident_id", "number", json!("always")),
     ] {
         let key = format!("__function/{name}");
         let field = fields
@@ -581,16 +581,15 @@ fn urlscanio_export_has_the_function_its_five_inputs_and_the_fn_urlscanio_destin
     assert_eq!(
         destinations,
         [json!({
-            "programmatic_name": "fn_urlscanio",
-            "name": "fn_urlscanio",
-            "export_key": "fn_urlscanio",
+            "programmatic_name": "urlscanio",
+            "name": "urlscan.io",
+            "export_key": "urlscanio",
             "destination_type": 0,
             "expect_ack": true,
-            // Written down in app.json; the generator's stable uuid, as before the manifest
-            // existed, so a SOAR that imported the earlier export sees the same destination.
-            "uuid": export::stable_uuid("fn_urlscanio", "message_destination", "fn_urlscanio"),
+            // The original app's destination, so an import matches what SOAR already has.
+            "uuid": "9c4e0143-d84b-4fd2-be43-e52eeb1e1e08",
         })],
-        "one queue destination, fn_urlscanio"
+        "one queue destination, the original's urlscanio"
     );
 }
 
@@ -868,7 +867,7 @@ fn resilient_sdk_loads_every_function_field_workflow_and_playbook() {
                     &["message_destinations", "workflows", "rules", "playbooks"]
                 ),
                 json!({
-                    "message_destinations": ["fn_urlscanio"],
+                    "message_destinations": ["urlscanio"],
                     "workflows": ["example_urlscanio"],
                     "rules": ["Example: urlscan.io"],
                     "playbooks": ["example_urlscanio"],

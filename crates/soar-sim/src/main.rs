@@ -21,7 +21,7 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("misp_create_tag", "fn_misp"),
     ("misp_search_attribute", "fn_misp"),
     ("misp_sighting_list", "fn_misp"),
-    ("urlscanio", "fn_urlscanio"),
+    ("urlscanio", "urlscanio"),
 ];
 
 #[derive(Debug, Parser)]

@@ -24,22 +24,22 @@ pub static APP: AppInfo = AppInfo {
     version: env!("CARGO_PKG_VERSION"),
 };
 
-/// The message destination the original app listened on.
-pub const DESTINATION: &str = "fn_urlscanio";
+/// The message destination of the original app's export (display name "urlscan.io"), so an
+/// existing SOAR keeps routing to the same queue.
+pub const DESTINATION: &str = "urlscanio";
 
 /// Submits a URL to urlscan.io and returns the report, the screenshot and a summary.
 #[derive(Debug, Clone, Copy)]
 pub struct Urlscanio;
 
-/// The definition, with the original's names. The original's UUIDs are not known here, so
-/// these are fixed UUIDv5 values (namespace URL, `urn:soar-misp-rs:fn_urlscanio`, then
-/// `function/<name>` or `field/<name>`), computed once and written down.
+/// The definition, with the original's names, UUIDs and required flags (from the original
+/// app's generated customization data), so an import matches what SOAR already has.
 pub static DEFINITION: FunctionDefinition = FunctionDefinition {
     name: "urlscanio",
     display_name: "Scan with urlscan.io",
     description: "Analyze a URL with urlscan.io",
     destination: DESTINATION,
-    uuid: "69cdcf54-0895-5851-8598-052b870adf96",
+    uuid: "d19c1f00-b4f1-4480-b8a3-7bdd19143041",
     app: &APP,
     inputs: &[
         URLSCANIO_URL,
@@ -67,7 +67,7 @@ const URLSCANIO_URL: InputField = InputField {
     tooltip: "",
     placeholder: "",
     values: &[],
-    uuid: "4029e48c-aad0-52e5-ac3f-8b32aeb6c364",
+    uuid: "62f95ee9-a112-4d1a-aa65-a6d0e1ef7348",
 };
 
 const URLSCANIO_PUBLIC: InputField = InputField {
@@ -77,7 +77,7 @@ const URLSCANIO_PUBLIC: InputField = InputField {
     tooltip: "",
     placeholder: "",
     values: &[],
-    uuid: "6ca08c72-ef1b-5e7e-9fa6-118a3532b67c",
+    uuid: "ee9263c1-432a-41a8-8bbd-6917d35fb3ac",
 };
 
 const URLSCANIO_USERAGENT: InputField = InputField {
@@ -87,7 +87,7 @@ const URLSCANIO_USERAGENT: InputField = InputField {
     tooltip: "",
     placeholder: "",
     values: &[],
-    uuid: "85a05614-6938-5414-9b88-ad7f3dc10aee",
+    uuid: "7381875c-7a32-439d-8f55-76239a4c72b7",
 };
 
 const URLSCANIO_REFERER: InputField = InputField {
@@ -97,17 +97,17 @@ const URLSCANIO_REFERER: InputField = InputField {
     tooltip: "",
     placeholder: "",
     values: &[],
-    uuid: "11c75566-96d2-5432-8a84-c377fb5a3a20",
+    uuid: "a2ebdb5b-3d5a-425c-a0c7-fa35904fa5c4",
 };
 
 const INCIDENT_ID: InputField = InputField {
     name: "incident_id",
     input_type: InputType::Number,
-    required: false,
+    required: true,
     tooltip: "",
     placeholder: "",
     values: &[],
-    uuid: "a5cdbb86-1c3f-55e1-9286-3cec2c8848c1",
+    uuid: "ead214c2-13fe-43f6-a3c7-676a88338dbb",
 };
 
 #[soar_core::async_trait]
