@@ -312,6 +312,25 @@ mod tests {
         })
     }
 
+    #[test]
+    fn the_registry_serves_exactly_the_fn_misp_and_urlscanio_functions() {
+        let registry = Registry::from_inventory().expect("no duplicate function names");
+        let names: Vec<&str> = registry.names().collect();
+        assert_eq!(
+            names,
+            [
+                "misp_create_attribute",
+                "misp_create_event",
+                "misp_create_sighting",
+                "misp_create_tag",
+                "misp_search_attribute",
+                "misp_sighting_list",
+                "urlscanio",
+            ]
+        );
+        assert_eq!(registry.destinations(), ["fn_misp", "urlscanio"]);
+    }
+
     /// Every crate under crates/ that registers a function must be linked and registered.
     #[test]
     fn every_function_crate_is_linked() {
