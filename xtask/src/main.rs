@@ -4,6 +4,8 @@
 //! [--check]` only `docs/functions.md`. With `--check` nothing is written and the exit
 //! status is non-zero when a file is stale.
 
+mod bench;
+
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
@@ -22,6 +24,9 @@ fn main() -> ExitCode {
 }
 
 fn run(arguments: Vec<String>) -> Result<ExitCode> {
+    if arguments.first().is_some_and(|command| command == "bench") {
+        return bench::run(&arguments[1..]);
+    }
     let (outputs, check) = match arguments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["customize"] => (Outputs::All, false),
         ["customize", "--check"] => (Outputs::All, true),

@@ -1,0 +1,487 @@
+//! `cargo xtask bench [--quick]`: throughput, latency, CPU, memory and start-up of
+//! `soar-runner` side by side with resilient-circuits, against the limit of the broker.
+//!
+//! Builds the runner in release mode, starts a private ActiveMQ, `soar-sim` and `misp-sim`
+//! in this process, runs every scenario, prints a table and writes `bench/RESULTS.md` and
+//! `bench/results.json`. Speed is measured and reported here, never asserted.
+
+mod load;
+mod procfs;
+mod report;
+mod setup;
+mod stats;
+mod subjects;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use misp_sim::{MispSim, SimOptions};
+use serde_json::json;
+
+use load::{BurstOptions, BurstOutcome};
+use procfs::ProcessSample;
+use report::{Report, RunFigures, ScenarioResult, StartupResult};
+use subjects::Subject;
+
+const USAGE: &str = "usage: cargo xtask bench [--quick]";
+
+/// The attribute value every call searches for; the seeded MISP event holds it.
+const SEARCH_VALUE: &str = "198.51.100.7";
+
+/// How much of everything to run.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    quick: bool,
+    /// Messages and runs per scenario.
+    ceiling: (usize, usize),
+    runner_instant: (usize, usize),
+    runner_50ms_w25: (usize, usize),
+    runner_50ms_w100: (usize, usize),
+    baseline_instant: (usize, usize),
+    baseline_50ms_w25: (usize, usize),
+    /// Start-ups per subject, and how many of them also measure idle memory.
+    startups: usize,
+    idle_samples: usize,
+}
+
+/// How long after subscribing the idle memory is read (as in research/baseline.md).
+const IDLE_WAIT: Duration = Duration::from_secs(5);
+/// Time a subject gets after its "started" line before the burst, so that its SUBSCRIBE
+/// has reached the broker.
+const SETTLE: Duration = Duration::from_millis(1000);
+
+impl Plan {
+    fn full() -> Plan {
+        Plan {
+            quick: false,
+            ceiling: (20_000, 3),
+            runner_instant: (20_000, 3),
+            runner_50ms_w25: (5_000, 3),
+            runner_50ms_w100: (10_000, 3),
+            baseline_instant: (2_000, 3),
+            baseline_50ms_w25: (500, 3),
+            startups: 10,
+            idle_samples: 3,
+        }
+    }
+
+    fn quick() -> Plan {
+        Plan {
+            quick: true,
+            ceiling: (2_000, 2),
+            runner_instant: (2_000, 2),
+            runner_50ms_w25: (1_000, 2),
+            runner_50ms_w100: (2_000, 2),
+            baseline_instant: (300, 1),
+            baseline_50ms_w25: (100, 1),
+            startups: 3,
+            idle_samples: 1,
+        }
+    }
+}
+
+/// Runs `cargo xtask bench` with the arguments after `bench`.
+pub fn run(arguments: &[String]) -> Result<ExitCode> {
+    let plan = match arguments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        [] => Plan::full(),
+        ["--quick"] => Plan::quick(),
+        ["-h" | "--help"] => {
+            println!("{USAGE}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => bail!("unknown arguments {arguments:?}\n{USAGE}"),
+    };
+    if cfg!(debug_assertions) {
+        return rerun_in_release(arguments);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let report = runtime.block_on(run_plan(plan))?;
+    let root = crate::workspace_root();
+    let written = report::write(&root, &report)?;
+    println!("{}", report::table(&report));
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The load driver must not be what limits the figures, so the harness itself runs as a
+/// release build: `cargo xtask` builds a debug one, which hands over to it.
+fn rerun_in_release(arguments: &[String]) -> Result<ExitCode> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "xtask",
+            "--",
+            "bench",
+        ])
+        .args(arguments)
+        .current_dir(crate::workspace_root())
+        .status()
+        .context("running the release build of xtask")?;
+    Ok(match status.success() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    })
+}
+
+/// Everything the scenarios share.
+struct Bench<'a> {
+    context: subjects::Surroundings<'a>,
+    misp: &'a MispSim,
+    ticks: u64,
+    next_org: u64,
+}
+
+async fn run_plan(plan: Plan) -> Result<Report> {
+    let started = Instant::now();
+    let root = crate::workspace_root();
+    let target = setup::target_dir(&root);
+    eprintln!("bench: building soar-runner in release mode");
+    let runner_binary = setup::build_runner(&root, &target)?;
+    let venv = setup::python_env(&target)?;
+    let work_dir = target.join("bench-work");
+    let _ = std::fs::remove_dir_all(&work_dir);
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    eprintln!("bench: starting a private ActiveMQ");
+    let broker = setup::Broker::start(&root, target.join("bench-amq"))?;
+    let misp = MispSim::try_start(SimOptions::default())
+        .await
+        .map_err(|error| anyhow::anyhow!("starting misp-sim: {error}"))?;
+    misp.seed_event(json!({
+        "info": "benchmark event",
+        "Tag": [{"name": "tlp:green"}],
+        "Attribute": [{
+            "type": "ip-dst",
+            "category": "Network activity",
+            "value": SEARCH_VALUE,
+            "Tag": [{"name": "tlp:white"}],
+        }],
+    }));
+    let components_dir = root.join("xtask/bench/components");
+    let mut bench = Bench {
+        context: subjects::Surroundings {
+            broker: &broker,
+            misp: &misp,
+            runner_binary: &runner_binary,
+            venv: &venv,
+            components_dir: &components_dir,
+            work_dir: &work_dir,
+        },
+        misp: &misp,
+        ticks: procfs::ticks_per_second(),
+        next_org: 301,
+    };
+
+    let mut scenarios = Vec::new();
+    scenarios.push(bench.ceiling(plan.ceiling).await?);
+    misp.set_latency(Duration::ZERO);
+    scenarios.push(
+        bench
+            .subject_scenario(
+                "runner_instant",
+                Subject::Runner,
+                25,
+                0,
+                plan.runner_instant,
+            )
+            .await?,
+    );
+    // The baseline's burst size, so that latencies compare at equal load.
+    scenarios.push(
+        bench
+            .subject_scenario(
+                "runner_instant_same_burst",
+                Subject::Runner,
+                25,
+                0,
+                (plan.baseline_instant.0, plan.runner_instant.1),
+            )
+            .await?,
+    );
+    scenarios.push(
+        bench
+            .subject_scenario(
+                "baseline_instant",
+                Subject::Baseline,
+                25,
+                0,
+                plan.baseline_instant,
+            )
+            .await?,
+    );
+    scenarios.push(
+        bench
+            .subject_scenario(
+                "runner_50ms_w25",
+                Subject::Runner,
+                25,
+                50,
+                plan.runner_50ms_w25,
+            )
+            .await?,
+    );
+    scenarios.push(
+        bench
+            .subject_scenario(
+                "runner_50ms_w100",
+                Subject::Runner,
+                100,
+                50,
+                plan.runner_50ms_w100,
+            )
+            .await?,
+    );
+    scenarios.push(
+        bench
+            .subject_scenario(
+                "baseline_50ms_w25",
+                Subject::Baseline,
+                25,
+                50,
+                plan.baseline_50ms_w25,
+            )
+            .await?,
+    );
+    misp.set_latency(Duration::ZERO);
+    let startup = bench.startup(plan.startups, plan.idle_samples).await?;
+
+    let versions = json!({
+        "soar_runner": git_revision(&root),
+        "resilient_circuits": setup::python_package_version(&venv, "resilient-circuits"),
+        "pymisp": setup::python_package_version(&venv, "pymisp"),
+        "activemq": activemq_version(),
+    });
+    Ok(Report {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        machine: procfs::Machine::detect(),
+        quick: plan.quick,
+        versions,
+        scenarios,
+        startup,
+        duration: started.elapsed(),
+    })
+}
+
+impl Bench<'_> {
+    fn next_org(&mut self) -> u64 {
+        self.next_org += 1;
+        self.next_org
+    }
+
+    /// Scenario 1: the broker's round trip with a consumer that only acks and replies.
+    async fn ceiling(&mut self, (messages, runs): (usize, usize)) -> Result<ScenarioResult> {
+        let mut figures = Vec::new();
+        for run in 1..=runs {
+            let org_id = self.next_org();
+            let consumer = load::start_ceiling_consumer(self.context.broker, org_id, 25).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            eprintln!("bench: ceiling, run {run}/{runs}: {messages} messages");
+            let measured = self.measured_burst(org_id, messages, None).await?;
+            drop(consumer);
+            figures.push(measured);
+        }
+        Ok(ScenarioResult {
+            key: "ceiling",
+            title: "ceiling: minimal consumer (ack + 1 reply), TLS".to_string(),
+            subject: None,
+            num_workers: 25,
+            misp_latency_ms: 0,
+            runs: figures,
+        })
+    }
+
+    /// Scenarios 2, 3 and 5: a fresh subject per run, one burst each.
+    async fn subject_scenario(
+        &mut self,
+        key: &'static str,
+        subject: Subject,
+        num_workers: usize,
+        misp_latency_ms: u64,
+        (messages, runs): (usize, usize),
+    ) -> Result<ScenarioResult> {
+        self.misp
+            .set_latency(Duration::from_millis(misp_latency_ms));
+        let mut figures = Vec::new();
+        for run in 1..=runs {
+            let org_id = self.next_org();
+            let started = subjects::start(&self.context, subject, org_id, num_workers).await?;
+            tokio::time::sleep(SETTLE).await;
+            eprintln!(
+                "bench: {key}, run {run}/{runs}: {messages} messages to {} (num_workers {num_workers}, MISP {misp_latency_ms} ms)",
+                subject.name()
+            );
+            let measured = self
+                .measured_burst(org_id, messages, Some(started.pid))
+                .await?;
+            let unexpected = started.unexpected_soar_requests();
+            if !unexpected.is_empty() {
+                eprintln!("bench: warning: soar-sim has no endpoint for {unexpected:?}");
+            }
+            if measured.missing > 0 {
+                eprintln!(
+                    "bench: warning: {} of {messages} calls got no final reply; see {}",
+                    measured.missing,
+                    started.log_path.display()
+                );
+            }
+            started.stop();
+            self.misp.clear_requests();
+            figures.push(measured);
+        }
+        let kind = match misp_latency_ms {
+            0 => "MISP instant".to_string(),
+            ms => format!("MISP {ms} ms"),
+        };
+        Ok(ScenarioResult {
+            key,
+            title: format!("{}, num_workers {num_workers}, {kind}", subject.name()),
+            subject: Some(subject),
+            num_workers,
+            misp_latency_ms,
+            runs: figures,
+        })
+    }
+
+    /// One burst, with the CPU of the subject, the broker and this harness around it.
+    async fn measured_burst(
+        &mut self,
+        org_id: u64,
+        messages: usize,
+        subject_pid: Option<u32>,
+    ) -> Result<RunFigures> {
+        let own_pid = std::process::id();
+        let broker_pid = self.context.broker.pid();
+        let sample = |pid: Option<u32>| pid.and_then(|pid| procfs::sample(pid, self.ticks).ok());
+        let before = (
+            sample(subject_pid),
+            sample(Some(own_pid)),
+            sample(broker_pid),
+        );
+        let wall = Instant::now();
+        let outcome = load::burst(
+            self.context.broker,
+            &BurstOptions {
+                org_id,
+                messages,
+                value: SEARCH_VALUE.to_string(),
+                idle_timeout: Duration::from_secs(60),
+                total_timeout: Duration::from_secs(600),
+            },
+        )
+        .await?;
+        let wall = wall.elapsed();
+        let after = (
+            sample(subject_pid),
+            sample(Some(own_pid)),
+            sample(broker_pid),
+        );
+        Ok(figures_of(
+            &outcome,
+            wall,
+            (before.0, after.0),
+            (before.1, after.1),
+            (before.2, after.2),
+        ))
+    }
+
+    /// Scenario 4: process start to subscription, and memory once idle.
+    async fn startup(&mut self, count: usize, idle_samples: usize) -> Result<StartupResult> {
+        let mut result = StartupResult::default();
+        for subject in [Subject::Runner, Subject::Baseline] {
+            for run in 1..=count {
+                let org_id = self.next_org();
+                let started = subjects::start(&self.context, subject, org_id, 25).await?;
+                let startup_ms = started.startup.as_secs_f64() * 1000.0;
+                let mut idle_rss_mib = None;
+                if run <= idle_samples {
+                    tokio::time::sleep(IDLE_WAIT).await;
+                    idle_rss_mib = procfs::sample(started.pid, self.ticks)
+                        .ok()
+                        .map(|sampled| sampled.rss_kib as f64 / 1024.0);
+                }
+                eprintln!(
+                    "bench: start-up of {}, run {run}/{count}: {startup_ms:.0} ms{}",
+                    subject.name(),
+                    idle_rss_mib
+                        .map(|mib| format!(", idle RSS {mib:.1} MiB"))
+                        .unwrap_or_default()
+                );
+                started.stop();
+                let (times, idle) = match subject {
+                    Subject::Runner => (&mut result.runner_ms, &mut result.runner_idle_rss_mib),
+                    Subject::Baseline => {
+                        (&mut result.baseline_ms, &mut result.baseline_idle_rss_mib)
+                    }
+                };
+                times.push(startup_ms);
+                idle.extend(idle_rss_mib);
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// The figures of one run from its burst and the process samples around it.
+fn figures_of(
+    outcome: &BurstOutcome,
+    wall: Duration,
+    subject: (Option<ProcessSample>, Option<ProcessSample>),
+    harness: (Option<ProcessSample>, Option<ProcessSample>),
+    broker: (Option<ProcessSample>, Option<ProcessSample>),
+) -> RunFigures {
+    let cpu_delta = |pair: (Option<ProcessSample>, Option<ProcessSample>)| match pair {
+        (Some(before), Some(after)) => Some(after.cpu.saturating_sub(before.cpu).as_secs_f64()),
+        _ => None,
+    };
+    let latencies = stats::latencies(&outcome.latencies_ms);
+    let wall_seconds = wall.as_secs_f64().max(1e-9);
+    RunFigures {
+        messages: outcome.published,
+        answered: outcome.answered,
+        missing: outcome.published.saturating_sub(outcome.answered),
+        error_replies: outcome.error_replies,
+        duplicate_finals: outcome.duplicate_finals,
+        progress_per_call: outcome.progress_replies as f64 / outcome.answered.max(1) as f64,
+        throughput_per_s: outcome.throughput(),
+        p50_ms: latencies.map(|l| l.p50),
+        p95_ms: latencies.map(|l| l.p95),
+        p99_ms: latencies.map(|l| l.p99),
+        max_ms: latencies.map(|l| l.max),
+        cpu_ms_per_1000: cpu_delta(subject)
+            .map(|seconds| seconds * 1000.0 * 1000.0 / outcome.answered.max(1) as f64),
+        peak_rss_mib: subject.1.map(|after| after.peak_rss_kib as f64 / 1024.0),
+        harness_cpu_share: cpu_delta(harness).map(|seconds| seconds / wall_seconds),
+        broker_cpu_share: cpu_delta(broker).map(|seconds| seconds / wall_seconds),
+        publish_seconds: outcome.publish_time.as_secs_f64(),
+    }
+}
+
+fn git_revision(root: &Path) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()?;
+    let revision = String::from_utf8(output.stdout).ok()?.trim().to_string();
+    (!revision.is_empty()).then_some(revision)
+}
+
+fn activemq_version() -> Option<String> {
+    let output = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", "activemq"])
+        .output()
+        .ok()?;
+    let version = String::from_utf8(output.stdout).ok()?.trim().to_string();
+    (!version.is_empty()).then_some(version)
+}

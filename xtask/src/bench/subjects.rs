@@ -1,0 +1,220 @@
+//! The two subjects under test, started as users start them: `soar-runner run` and
+//! resilient-circuits with the harness's Python component, each with its own `app.config`
+//! pointing at the broker, a fresh `soar-sim` org and the shared `misp-sim`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use misp_sim::MispSim;
+use soar_sim::{SoarRestOptions, SoarRestSim};
+
+use super::load::{DESTINATION, FUNCTION};
+use super::setup::Broker;
+
+/// Which implementation a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Runner,
+    Baseline,
+}
+
+/// What both subjects need to start.
+#[derive(Debug)]
+pub struct Surroundings<'a> {
+    pub broker: &'a Broker,
+    pub misp: &'a MispSim,
+    pub runner_binary: &'a Path,
+    pub venv: &'a Path,
+    /// The directory of the Python component.
+    pub components_dir: &'a Path,
+    /// Scratch space for configs and logs.
+    pub work_dir: &'a Path,
+}
+
+/// A subject that has subscribed; killed when dropped.
+#[derive(Debug)]
+pub struct Started {
+    pub pid: u32,
+    /// Process start to the "has started successfully" log line.
+    pub startup: Duration,
+    pub log_path: PathBuf,
+    child: Child,
+    /// The SOAR stand-in of this subject's org; it must outlive the subject.
+    soar: SoarRestSim,
+}
+
+/// The line both print once subscribed (resilient-circuits just before its SUBSCRIBE
+/// frames go out, the runner just after).
+const STARTED_LINE: &str = "has started successfully";
+
+impl Subject {
+    pub fn name(self) -> &'static str {
+        match self {
+            Subject::Runner => "soar-runner",
+            Subject::Baseline => "resilient-circuits",
+        }
+    }
+}
+
+impl Started {
+    /// REST calls the subject made that `soar-sim` has no endpoint for.
+    pub fn unexpected_soar_requests(&self) -> Vec<String> {
+        self.soar
+            .unexpected_requests()
+            .iter()
+            .map(soar_sim::RecordedRequest::line)
+            .collect()
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `subject` on a fresh org with `num_workers` and waits until it has subscribed.
+pub async fn start(
+    context: &Surroundings<'_>,
+    subject: Subject,
+    org_id: u64,
+    num_workers: usize,
+) -> Result<Started> {
+    let soar = SoarRestSim::try_start(SoarRestOptions {
+        org_id,
+        tls: true,
+        functions: vec![(FUNCTION.to_string(), DESTINATION.to_string())],
+        ..SoarRestOptions::default()
+    })
+    .await
+    .context("starting soar-sim")?;
+    let dir = context
+        .work_dir
+        .join(format!("{}-{org_id}", subject.name()));
+    // resilient-circuits needs its logdir to exist.
+    std::fs::create_dir_all(dir.join("logs"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let soar_ca = dir.join("soar-ca.pem");
+    std::fs::write(&soar_ca, soar.ca_pem().unwrap_or_default())
+        .with_context(|| format!("writing {}", soar_ca.display()))?;
+    let config = dir.join("app.config");
+    let text = app_config(context, subject, &soar, &soar_ca, &dir, num_workers);
+    std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
+    let log_path = dir.join("output.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let mut command = match subject {
+        Subject::Runner => {
+            let mut command = Command::new(context.runner_binary);
+            command.arg("--config").arg(&config).arg("run");
+            command
+        }
+        Subject::Baseline => {
+            let mut command = Command::new(context.venv.join("bin/resilient-circuits"));
+            command
+                .arg("run")
+                .env("APP_CONFIG_FILE", &config)
+                .env("APP_LOCK_FILE", dir.join("resilient_circuits_lockfile"));
+            command
+        }
+    };
+    let started = Instant::now();
+    let child = command
+        .current_dir(&dir)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(
+            log.try_clone().context("duplicating the log file handle")?,
+        ))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .with_context(|| format!("starting {}", subject.name()))?;
+    let mut started_subject = Started {
+        pid: child.id(),
+        startup: Duration::ZERO,
+        log_path: log_path.clone(),
+        child,
+        soar,
+    };
+    // resilient-circuits logs to logs/app.log as well as to the console.
+    let logs = [log_path, dir.join("logs/app.log")];
+    let deadline = started + Duration::from_secs(60);
+    loop {
+        if logs.iter().any(|path| file_contains(path, STARTED_LINE)) {
+            started_subject.startup = started.elapsed();
+            return Ok(started_subject);
+        }
+        if let Ok(Some(status)) = started_subject.child.try_wait() {
+            bail!(
+                "{} exited ({status}) before subscribing; its output:\n{}",
+                subject.name(),
+                tail(&logs[0])
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not subscribe within 60 s; its output:\n{}",
+                subject.name(),
+                tail(&logs[0])
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn app_config(
+    context: &Surroundings<'_>,
+    subject: Subject,
+    soar: &SoarRestSim,
+    soar_ca: &Path,
+    dir: &Path,
+    num_workers: usize,
+) -> String {
+    let common = format!(
+        "[resilient]\nhost=localhost\nport={port}\norg=Test Org\napi_key_id={key_id}\n\
+         api_key_secret={secret}\ncafile={soar_ca}\nstomp_host=localhost\nnum_workers={num_workers}\n\
+         loglevel=INFO\n",
+        port = soar.address().port(),
+        key_id = soar_sim::rest::DEFAULT_API_KEY_ID,
+        secret = soar_sim::rest::DEFAULT_API_KEY_SECRET,
+        soar_ca = soar_ca.display(),
+    );
+    let specific = match subject {
+        // The runner verifies the broker's certificate, as it does by default.
+        Subject::Runner => format!(
+            "stomp_port={port}\nstomp_tls=true\nstomp_cafile={ca}\n",
+            port = context.broker.tls_port,
+            ca = context.broker.ca.display(),
+        ),
+        // resilient-circuits always speaks TLS to the broker and does not check the CA.
+        Subject::Baseline => format!(
+            "stomp_port={port}\ncomponentsdir={components}\nlogdir={logs}\nlogfile=app.log\n",
+            port = context.broker.tls_port,
+            components = context.components_dir.display(),
+            logs = dir.join("logs").display(),
+        ),
+    };
+    format!(
+        "{common}{specific}\n[fn_misp]\nmisp_url={url}\nmisp_key={key}\nverify_cert=false\n",
+        url = context.misp.url(),
+        key = context.misp.key(),
+    )
+}
+
+fn file_contains(path: &Path, needle: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|text| text.contains(needle))
+}
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
