@@ -128,8 +128,15 @@ impl Record {
 
     /// Reports the outcome of a claimed send.
     pub fn delivered(&mut self, message_id: &str, sent: bool) {
-        if let Some((Entry::Done { delivery, .. }, _)) = self.entries.get_mut(message_id) {
+        if let Some((Entry::Done { delivery, reply }, _)) = self.entries.get_mut(message_id) {
             *delivery = if sent {
+                // A sent reply is never sent again, so its body (up to max_result_size)
+                // need not be kept for the hour the entry lives.
+                *reply = Arc::new(FinalReply {
+                    reply_to: String::new(),
+                    correlation_id: None,
+                    body: String::new(),
+                });
                 Delivery::Sent
             } else {
                 Delivery::NotSent
@@ -230,6 +237,28 @@ mod tests {
             record.arrive("m1", 2, Some("a2".into())),
             Arrival::AlreadyDone { resend: None }
         );
+    }
+
+    #[test]
+    fn a_sent_reply_is_not_kept_but_an_unsent_one_is() {
+        let mut record = Record::new(Duration::from_secs(3600), 100);
+        record.arrive("sent", 1, None);
+        record.finish("sent", reply(&"x".repeat(100_000)));
+        record.delivered("sent", true);
+        match record.get("sent") {
+            Some(Entry::Done { reply, .. }) => assert!(
+                reply.body.is_empty(),
+                "a sent reply's body must be dropped, {} bytes kept",
+                reply.body.len()
+            ),
+            other => panic!("expected a done entry, got {other:?}"),
+        }
+        record.arrive("unsent", 1, None);
+        record.finish("unsent", reply("keep me"));
+        record.delivered("unsent", false);
+        let claimed = record.claim_unsent();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].1.body, "keep me");
     }
 
     #[test]

@@ -224,17 +224,23 @@ impl StompSender {
             return Err(self.shared.not_connected());
         }
         let (done, written) = oneshot::channel();
-        if self
-            .requests
-            .send(WriteRequest { frame, done })
-            .await
-            .is_err()
-        {
+        // A peer that stops reading blocks the writer; once heart-beat supervision (or
+        // anything else) ends the connection, callers must not wait on it any longer.
+        let queued = tokio::select! {
+            biased;
+            queued = self.requests.send(WriteRequest { frame, done }) => queued.is_ok(),
+            () = self.shared.ended.cancelled() => false,
+        };
+        if !queued {
             return Err(self.shared.not_connected());
         }
-        match written.await {
-            Ok(result) => result,
-            Err(_dropped) => Err(self.shared.not_connected()),
+        tokio::select! {
+            biased;
+            result = written => match result {
+                Ok(result) => result,
+                Err(_dropped) => Err(self.shared.not_connected()),
+            },
+            () = self.shared.ended.cancelled() => Err(self.shared.not_connected()),
         }
     }
 
@@ -642,7 +648,12 @@ async fn write_loop(
                 }
             },
             () = sleep_until_optional(heart_beat_due) => {
-                if let Err(error) = writer.send(StompItem::HeartBeat).await {
+                let beat = tokio::select! {
+                    biased;
+                    () = shared.ended.cancelled() => break,
+                    beat = writer.send(StompItem::HeartBeat) => beat,
+                };
+                if let Err(error) = beat {
                     shared.finish(StompError::from_codec(&shared.addr, error));
                     break;
                 }
@@ -650,7 +661,16 @@ async fn write_loop(
                 continue;
             }
         };
-        match writer.send(request.frame).await {
+        // A write blocked by a peer that no longer reads gives up when the connection ends.
+        let written = tokio::select! {
+            biased;
+            () = shared.ended.cancelled() => {
+                let _caller_gone = request.done.send(Err(shared.not_connected()));
+                break;
+            }
+            written = writer.send(request.frame) => written,
+        };
+        match written {
             Ok(()) => {
                 last_write = Instant::now();
                 let _caller_gone = request.done.send(Ok(()));

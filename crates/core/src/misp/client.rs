@@ -43,6 +43,32 @@ impl RetryPolicy {
     };
 }
 
+/// A MISP endpoint the client calls, named so that an answer can be read without a request
+/// ([`read_answer`], which the fuzz targets use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `POST /events/add`
+    AddEvent,
+    /// `GET /events/view`
+    GetEvent,
+    /// `POST /attributes/add`
+    AddAttribute,
+    /// `POST /events/restSearch`
+    SearchEvents,
+    /// `POST /attributes/restSearch`
+    SearchAttributes,
+    /// `POST /sightings/add`
+    AddSighting,
+    /// `POST /sightings/listSightings`
+    ListSightings,
+    /// `POST /tags/attachTagToObject`
+    AttachTag,
+    /// `GET /servers/getVersion`
+    Version,
+    /// `GET /users/view/me`
+    Me,
+}
+
 /// Whether a request may be sent again after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Repeat {
@@ -172,7 +198,7 @@ impl MispClient {
         let answer = self
             .call(Method::POST, &["events", "add"], Some(&body), Repeat::Never)
             .await?;
-        check_shape::<EventEnvelope>("/events/add", &answer)?;
+        Endpoint::AddEvent.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -186,7 +212,7 @@ impl MispClient {
                 Repeat::Safe,
             )
             .await?;
-        check_shape::<EventEnvelope>("/events/view", &answer)?;
+        Endpoint::GetEvent.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -205,7 +231,7 @@ impl MispClient {
                 Repeat::Never,
             )
             .await?;
-        check_shape::<AttributeEnvelope>("/attributes/add", &answer)?;
+        Endpoint::AddAttribute.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -221,7 +247,7 @@ impl MispClient {
                 Repeat::Safe,
             )
             .await?;
-        check_shape::<Vec<EventEnvelope>>("/events/restSearch", &answer)?;
+        Endpoint::SearchEvents.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -236,7 +262,7 @@ impl MispClient {
                 Repeat::Safe,
             )
             .await?;
-        check_shape::<AttributeList>("/attributes/restSearch", &answer)?;
+        Endpoint::SearchAttributes.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -256,7 +282,7 @@ impl MispClient {
                 Repeat::Never,
             )
             .await?;
-        check_shape::<Map<String, Value>>("/sightings/add", &answer)?;
+        Endpoint::AddSighting.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -271,7 +297,7 @@ impl MispClient {
                 Repeat::Safe,
             )
             .await?;
-        check_shape::<Vec<SightingEnvelope>>("/sightings/listSightings", &answer)?;
+        Endpoint::ListSightings.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -286,7 +312,7 @@ impl MispClient {
                 Repeat::Never,
             )
             .await?;
-        check_shape::<Map<String, Value>>("/tags/attachTagToObject", &answer)?;
+        Endpoint::AttachTag.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -295,7 +321,7 @@ impl MispClient {
         let answer = self
             .call(Method::GET, &["servers", "getVersion"], None, Repeat::Safe)
             .await?;
-        check_shape::<Version>("/servers/getVersion", &answer)?;
+        Endpoint::Version.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -304,7 +330,7 @@ impl MispClient {
         let answer = self
             .call(Method::GET, &["users", "view", "me"], None, Repeat::Safe)
             .await?;
-        check_shape::<Me>("/users/view/me", &answer)?;
+        Endpoint::Me.check_shape(&answer)?;
         Ok(answer)
     }
 
@@ -408,77 +434,14 @@ impl MispClient {
         headers: &HeaderMap,
         bytes: &[u8],
     ) -> Result<Value, MispError> {
-        let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
-        let text = self.redact(&excerpt(bytes));
-        let message = match &parsed {
-            Some(body) => self.redact(&misp_message(body).unwrap_or_else(|| excerpt(bytes))),
-            None => text.clone(),
-        };
-        let code = status.as_u16();
-        let rejected = |body: Option<Value>| MispError::Rejected {
-            method: method.to_string(),
-            path: path.to_string(),
-            status: code,
-            message: message.clone(),
-            body: body.unwrap_or_else(|| Value::String(text.clone())),
-        };
-        match code {
-            200..=299 => {
-                let Some(body) = parsed else {
-                    let content_type = headers
-                        .get(header::CONTENT_TYPE)
-                        .and_then(|value| value.to_str().ok())
-                        .unwrap_or("no content type");
-                    return Err(MispError::InvalidResponse {
-                        path: path.to_string(),
-                        problem: format!("expected JSON, got {content_type}: {text}"),
-                    });
-                };
-                if is_soft_error(&body) {
-                    return Err(rejected(Some(body)));
-                }
-                Ok(unwrap_response(body))
-            }
-            300..=399 => {
-                let location = headers
-                    .get(header::LOCATION)
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or("nowhere");
-                Err(MispError::InvalidResponse {
-                    path: path.to_string(),
-                    problem: format!(
-                        "MISP redirected (HTTP {code}) to {location}; is misp_url the MISP base URL and does a proxy keep the Accept header?"
-                    ),
-                })
-            }
-            401 | 403 => match parsed {
-                // A saveFail envelope is a refusal of the content, not of the caller.
-                Some(body) if body.get("saved") == Some(&Value::Bool(false)) => {
-                    Err(rejected(Some(body)))
-                }
-                _ => Err(MispError::Forbidden {
-                    method: method.to_string(),
-                    path: path.to_string(),
-                    status: code,
-                    message: message.clone(),
-                }),
-            },
-            404 => Err(MispError::NotFound {
-                path: path.to_string(),
-                message: message.clone(),
-            }),
-            429 => Err(MispError::RateLimited {
-                path: path.to_string(),
-                retry_after: retry_after(headers),
-            }),
-            500..=599 => Err(MispError::Server {
-                method: method.to_string(),
-                path: path.to_string(),
-                status: code,
-                message: message.clone(),
-            }),
-            _ => Err(rejected(parsed)),
-        }
+        interpret(
+            self.config.key.expose(),
+            method,
+            path,
+            status,
+            headers,
+            bytes,
+        )
     }
 
     fn transport_error(&self, method: &Method, path: &str, error: &reqwest::Error) -> MispError {
@@ -530,12 +493,226 @@ impl MispClient {
 
     /// Removes the key from text that came from elsewhere, in case a server echoes it.
     fn redact(&self, text: &str) -> String {
-        let key = self.config.key.expose();
-        if key.is_empty() {
-            text.to_string()
-        } else {
-            text.replace(key, "<redacted>")
+        redact(self.config.key.expose(), text)
+    }
+}
+
+impl Endpoint {
+    pub const ALL: [Endpoint; 10] = [
+        Endpoint::AddEvent,
+        Endpoint::GetEvent,
+        Endpoint::AddAttribute,
+        Endpoint::SearchEvents,
+        Endpoint::SearchAttributes,
+        Endpoint::AddSighting,
+        Endpoint::ListSightings,
+        Endpoint::AttachTag,
+        Endpoint::Version,
+        Endpoint::Me,
+    ];
+
+    /// The path, without MISP's base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::AddEvent => "/events/add",
+            Endpoint::GetEvent => "/events/view",
+            Endpoint::AddAttribute => "/attributes/add",
+            Endpoint::SearchEvents => "/events/restSearch",
+            Endpoint::SearchAttributes => "/attributes/restSearch",
+            Endpoint::AddSighting => "/sightings/add",
+            Endpoint::ListSightings => "/sightings/listSightings",
+            Endpoint::AttachTag => "/tags/attachTagToObject",
+            Endpoint::Version => "/servers/getVersion",
+            Endpoint::Me => "/users/view/me",
         }
+    }
+
+    fn method(self) -> Method {
+        match self {
+            Endpoint::AddEvent => Method::POST,
+            Endpoint::GetEvent => Method::GET,
+            Endpoint::AddAttribute => Method::POST,
+            Endpoint::SearchEvents => Method::POST,
+            Endpoint::SearchAttributes => Method::POST,
+            Endpoint::AddSighting => Method::POST,
+            Endpoint::ListSightings => Method::POST,
+            Endpoint::AttachTag => Method::POST,
+            Endpoint::Version => Method::GET,
+            Endpoint::Me => Method::GET,
+        }
+    }
+
+    /// Checks that `answer` has the fields the functions rely on.
+    fn check_shape(self, answer: &Value) -> Result<(), MispError> {
+        let path = self.path();
+        match self {
+            Endpoint::AddEvent => check_shape::<EventEnvelope>(path, answer),
+            Endpoint::GetEvent => check_shape::<EventEnvelope>(path, answer),
+            Endpoint::AddAttribute => check_shape::<AttributeEnvelope>(path, answer),
+            Endpoint::SearchEvents => check_shape::<Vec<EventEnvelope>>(path, answer),
+            Endpoint::SearchAttributes => check_shape::<AttributeList>(path, answer),
+            Endpoint::AddSighting => check_shape::<Map<String, Value>>(path, answer),
+            Endpoint::ListSightings => check_shape::<Vec<SightingEnvelope>>(path, answer),
+            Endpoint::AttachTag => check_shape::<Map<String, Value>>(path, answer),
+            Endpoint::Version => check_shape::<Version>(path, answer),
+            Endpoint::Me => check_shape::<Me>(path, answer),
+        }
+    }
+}
+
+/// Reads an answer MISP gave to `endpoint` exactly as the client does: the status, the soft
+/// errors, the `response` wrapper, the shape the functions rely on, and `key` removed from
+/// anything MISP said. Header names or values that HTTP would not carry are skipped.
+pub fn read_answer(
+    endpoint: Endpoint,
+    key: &str,
+    status: u16,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Result<Value, MispError> {
+    let Ok(status) = StatusCode::from_u16(status) else {
+        return Err(MispError::InvalidResponse {
+            path: endpoint.path().to_string(),
+            problem: format!("HTTP status {status} is not a status"),
+        });
+    };
+    let mut header_map = HeaderMap::new();
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            header_map.append(name, value);
+        }
+    }
+    let answer = interpret(
+        key,
+        &endpoint.method(),
+        endpoint.path(),
+        status,
+        &header_map,
+        body,
+    )?;
+    endpoint.check_shape(&answer)?;
+    Ok(answer)
+}
+
+/// Turns MISP's answer into the body or the error it stands for; `key` is removed from
+/// everything MISP said, in case it echoes it.
+fn interpret(
+    key: &str,
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    bytes: &[u8],
+) -> Result<Value, MispError> {
+    let parsed: Option<Value> = serde_json::from_slice(bytes)
+        .ok()
+        .map(|body| redact_value(key, body));
+    // Redacted before it is cut, so that no part of an echoed key survives the cut.
+    let text = excerpt(redact(key, &String::from_utf8_lossy(bytes)).as_bytes());
+    let message = match &parsed {
+        Some(body) => misp_message(body).unwrap_or_else(|| text.clone()),
+        None => text.clone(),
+    };
+    let code = status.as_u16();
+    let rejected = |body: Option<Value>| MispError::Rejected {
+        method: method.to_string(),
+        path: path.to_string(),
+        status: code,
+        message: message.clone(),
+        body: body.unwrap_or_else(|| Value::String(text.clone())),
+    };
+    match code {
+        200..=299 => {
+            let Some(body) = parsed else {
+                let content_type = headers
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("no content type");
+                return Err(MispError::InvalidResponse {
+                    path: path.to_string(),
+                    problem: format!("expected JSON, got {content_type}: {text}"),
+                });
+            };
+            if is_soft_error(&body) {
+                return Err(rejected(Some(body)));
+            }
+            Ok(unwrap_response(body))
+        }
+        300..=399 => {
+            let location = headers
+                .get(header::LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .map(|location| redact(key, location))
+                .unwrap_or_else(|| "nowhere".to_string());
+            Err(MispError::InvalidResponse {
+                path: path.to_string(),
+                problem: format!(
+                    "MISP redirected (HTTP {code}) to {location}; is misp_url the MISP base URL and does a proxy keep the Accept header?"
+                ),
+            })
+        }
+        401 | 403 => match parsed {
+            // A saveFail envelope is a refusal of the content, not of the caller.
+            Some(body) if body.get("saved") == Some(&Value::Bool(false)) => {
+                Err(rejected(Some(body)))
+            }
+            _ => Err(MispError::Forbidden {
+                method: method.to_string(),
+                path: path.to_string(),
+                status: code,
+                message: message.clone(),
+            }),
+        },
+        404 => Err(MispError::NotFound {
+            path: path.to_string(),
+            message: message.clone(),
+        }),
+        429 => Err(MispError::RateLimited {
+            path: path.to_string(),
+            retry_after: retry_after(headers),
+        }),
+        500..=599 => Err(MispError::Server {
+            method: method.to_string(),
+            path: path.to_string(),
+            status: code,
+            message: message.clone(),
+        }),
+        _ => Err(rejected(parsed)),
+    }
+}
+
+/// Removes `key` from text that came from elsewhere, in case a server echoes it.
+fn redact(key: &str, text: &str) -> String {
+    if key.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(key, "<redacted>")
+    }
+}
+
+/// Removes `key` from every string (and object key) of MISP's JSON, which may reach a reply.
+fn redact_value(key: &str, value: Value) -> Value {
+    if key.is_empty() {
+        return value;
+    }
+    match value {
+        Value::String(text) if text.contains(key) => Value::String(redact(key, &text)),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| redact_value(key, item))
+                .collect(),
+        ),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(name, item)| (redact(key, &name), redact_value(key, item)))
+                .collect(),
+        ),
+        other => other,
     }
 }
 

@@ -5,7 +5,7 @@ mod client;
 mod config;
 mod error;
 
-pub use client::{MispClient, RetryPolicy};
+pub use client::{Endpoint, MispClient, RetryPolicy, read_answer};
 pub use config::{
     CertificateCheck, DEFAULT_RETRIES, DEFAULT_SEARCH_LIMIT, DEFAULT_TIMEOUT_SECONDS,
     KEY_PLACEHOLDER, MispConfig, SECTION, Secret,

@@ -561,6 +561,42 @@ async fn refused_connection_names_host_and_port() {
 }
 
 #[tokio::test]
+async fn sends_blocked_by_a_broker_that_stopped_reading_fail_once_it_falls_silent() {
+    let (listener, port) = listener().await;
+    let broker = tokio::spawn(async move {
+        let mut broker = accept(&listener).await;
+        handshake(&mut broker, "500,0").await;
+        // Neither read nor write from now on, but keep the socket open.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(broker);
+    });
+    let (sender, _receiver, _info) = within(
+        "connect",
+        soar_stomp::connect(options(port, (0, 500), None)),
+    )
+    .await
+    .expect("connecting");
+    // Far more than the socket buffers hold, so the writer blocks.
+    let big = Bytes::from(vec![b'x'; 24 * 1024 * 1024]);
+    let blocked = sender.send("/queue/big", &[], big);
+    let ack = sender.ack("ID:after-the-big-one");
+    let (sent, acked) = within("the blocked send and the ack behind it", async {
+        tokio::join!(blocked, ack)
+    })
+    .await;
+    assert!(
+        matches!(sent, Err(StompError::NotConnected { .. })),
+        "a send stuck behind a silent broker must fail once the connection is declared dead, got {sent:?}"
+    );
+    assert!(
+        acked.is_err(),
+        "an ack queued behind it must fail too, got {acked:?}"
+    );
+    assert!(!sender.is_connected());
+    broker.abort();
+}
+
+#[tokio::test]
 async fn oversized_frame_from_the_broker_is_a_protocol_error() {
     let (listener, port) = listener().await;
     tokio::spawn(async move {
