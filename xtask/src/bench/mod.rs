@@ -261,6 +261,7 @@ async fn run_plan(plan: Plan) -> Result<Report> {
         "resilient_circuits": setup::python_package_version(&venv, "resilient-circuits"),
         "pymisp": setup::python_package_version(&venv, "pymisp"),
         "activemq": activemq_version(),
+        "activemq_tls_connector": tls_connector(&broker.base),
     });
     Ok(Report {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -475,6 +476,16 @@ fn git_revision(root: &Path) -> Option<String> {
         .ok()?;
     let revision = String::from_utf8(output.stdout).ok()?.trim().to_string();
     (!revision.is_empty()).then_some(revision)
+}
+
+/// The broker's STOMP+TLS connector URI as its config has it (its options matter: see
+/// RESULTS.md on `tcpNoDelay`).
+fn tls_connector(base: &Path) -> Option<String> {
+    let config = std::fs::read_to_string(base.join("conf/activemq.xml")).ok()?;
+    let line = config.lines().find(|line| line.contains("stomp+ssl://"))?;
+    let (_, after) = line.split_once("uri=\"")?;
+    let (uri, _) = after.split_once('"')?;
+    Some(uri.replace("&amp;", "&"))
 }
 
 fn activemq_version() -> Option<String> {

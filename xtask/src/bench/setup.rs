@@ -19,9 +19,11 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts a non-persistent broker under `base` on two free loopback ports.
+    /// Starts a non-persistent broker under `base` on two free loopback ports, with
+    /// `.ci/activemq.sh` or, to try a broker setting, the script `$BENCH_ACTIVEMQ_SCRIPT`.
     pub fn start(root: &Path, base: PathBuf) -> Result<Broker> {
-        let script = root.join(".ci/activemq.sh");
+        let script = std::env::var_os("BENCH_ACTIVEMQ_SCRIPT")
+            .map_or_else(|| root.join(".ci/activemq.sh"), PathBuf::from);
         let status = Command::new("bash")
             .arg(&script)
             .arg("install")
