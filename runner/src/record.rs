@@ -6,6 +6,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// What a sent reply is replaced with: one shared empty reply.
+static SENT: std::sync::LazyLock<Arc<FinalReply>> = std::sync::LazyLock::new(|| {
+    Arc::new(FinalReply {
+        reply_to: String::new(),
+        correlation_id: None,
+        body: String::new(),
+    })
+});
+
 /// Where a message stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -132,11 +141,7 @@ impl Record {
             *delivery = if sent {
                 // A sent reply is never sent again, so its body (up to max_result_size)
                 // need not be kept for the hour the entry lives.
-                *reply = Arc::new(FinalReply {
-                    reply_to: String::new(),
-                    correlation_id: None,
-                    body: String::new(),
-                });
+                *reply = SENT.clone();
                 Delivery::Sent
             } else {
                 Delivery::NotSent

@@ -40,7 +40,10 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let shared = Arc::new(Shared {
         environment,
-        record: Mutex::new(Record::new(Duration::from_secs(3600), 100_000)),
+        record: Mutex::new(Record::new(
+            Duration::from_secs(3600),
+            config.settings.message_record_size,
+        )),
         link: Mutex::new(Link {
             epoch: 0,
             sender: None,
@@ -416,7 +419,10 @@ async fn send_reply(sender: &StompSender, reply: &FinalReply) -> bool {
     if reply.reply_to.is_empty() {
         return true;
     }
-    let headers = correlation_headers(reply.correlation_id.as_deref());
+    let mut headers = correlation_headers(reply.correlation_id.as_deref());
+    // Persistent, so that the broker's receipt means the reply outlives a broker restart
+    // (a non-persistent reply not yet read by SOAR is dropped by the restart).
+    headers.push(("persistent", "true"));
     let send = sender.send_with_receipt(&reply.reply_to, &headers, reply.body.clone());
     matches!(
         tokio::time::timeout(RECEIPT_TIMEOUT, send).await,

@@ -56,6 +56,9 @@ pub struct ResilientSettings {
     pub shutdown_timeout: Duration,
     pub max_message_size: usize,
     pub max_result_size: usize,
+    /// How many answered messages are remembered (for an hour) so that a redelivery is
+    /// never run twice.
+    pub message_record_size: usize,
     pub selftest_timeout: Duration,
     pub loglevel: Option<String>,
     pub logdir: Option<PathBuf>,
@@ -114,6 +117,8 @@ impl ResilientSettings {
             shutdown_timeout: seconds(section, "shutdown_timeout", 0..=3600, 30)?,
             max_message_size: (section.u64_in("max_message_size_mb", 1..=1024, 10)? * MIB) as usize,
             max_result_size: (section.u64_in("max_result_size_mb", 1..=1024, 10)? * MIB) as usize,
+            message_record_size: section.u64_in("message_record_size", 100..=1_000_000, 100_000)?
+                as usize,
             selftest_timeout: seconds(section, "selftest_timeout", 1..=600, 10)?,
             loglevel: section.get("loglevel").map(str::to_string),
             logdir,
@@ -239,6 +244,7 @@ mod tests {
         assert_eq!(settings.rest_verify, Verify::System);
         assert_eq!(settings.rest_base_url(), "https://soar.example.com:443");
         assert_eq!(settings.max_message_size, 10 * 1024 * 1024);
+        assert_eq!(settings.message_record_size, 100_000);
     }
 
     #[test]

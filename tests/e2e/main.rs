@@ -2,6 +2,7 @@
 //! TLS, `soar-sim` (SOAR's REST API and its function messages) and `misp-sim`.
 
 mod secrets;
+mod soak;
 mod support;
 
 use std::collections::HashSet;

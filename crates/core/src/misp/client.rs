@@ -627,10 +627,12 @@ fn interpret(
     match code {
         200..=299 => {
             let Some(body) = parsed else {
+                // A proxy may put anything in the header, the key included.
                 let content_type = headers
                     .get(header::CONTENT_TYPE)
                     .and_then(|value| value.to_str().ok())
-                    .unwrap_or("no content type");
+                    .map(|content_type| excerpt(redact(key, content_type).as_bytes()))
+                    .unwrap_or_else(|| "no content type".to_string());
                 return Err(MispError::InvalidResponse {
                     path: path.to_string(),
                     problem: format!("expected JSON, got {content_type}: {text}"),
@@ -941,6 +943,39 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
         headers.insert("retry-after", HeaderValue::from_static("2"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+    }
+
+    /// Found by the misp_response fuzz target: the key echoed in `Content-Type` of a
+    /// non-JSON answer came back in the error.
+    #[test]
+    fn a_key_echoed_in_any_part_of_an_answer_never_comes_back() {
+        const KEY: &str = "FuzzMispKey0123456789abcdefghijklmnopqrs";
+        let padded = format!("{}{KEY}", "p".repeat(190));
+        let json_echo = format!(
+            r#"{{"saved": false, "message": "Could not add {KEY}", "errors": {{"{KEY}": ["{KEY}"]}}}}"#
+        );
+        type Headers<'a> = Vec<(&'a str, &'a [u8])>;
+        let cases: Vec<(u16, Headers, String)> = vec![
+            (200, vec![("content-type", KEY.as_bytes())], "<html>".into()),
+            (200, vec![("content-type", b"text/html")], padded.clone()),
+            (500, vec![], padded.clone()),
+            (302, vec![("location", KEY.as_bytes())], String::new()),
+            (400, vec![], json_echo.clone()),
+            (200, vec![], json_echo.clone()),
+            (403, vec![], json_echo),
+        ];
+        for (status, headers, body) in cases {
+            for endpoint in Endpoint::ALL {
+                let shown = match read_answer(endpoint, KEY, status, &headers, body.as_bytes()) {
+                    Ok(value) => value.to_string(),
+                    Err(error) => format!("{error} {error:?}"),
+                };
+                assert!(
+                    !shown.contains(KEY) && !shown.contains(&KEY[..20]),
+                    "{endpoint:?} {status}: the key came back in {shown}"
+                );
+            }
+        }
     }
 
     #[test]
