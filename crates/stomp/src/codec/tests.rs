@@ -383,6 +383,62 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 
+    /// A stream of frames (bodies up to 4 KiB, NULs included) and heart-beats, read in
+    /// chunks of any sizes, decodes to the same items in order.
+    #[test]
+    fn a_stream_of_frames_and_heart_beats_read_in_any_chunks_decodes_in_order(
+        items in proptest::collection::vec(
+            prop_oneof![
+                1 => Just(None),
+                4 => (
+                    command(),
+                    proptest::collection::vec(header(), 0..4),
+                    proptest::collection::vec(any::<u8>(), 0..4096),
+                )
+                    .prop_map(Some),
+            ],
+            1..6,
+        ),
+        chunks in proptest::collection::vec(1usize..2048, 1..32),
+    ) {
+        let mut wire = BytesMut::new();
+        let mut expected = Vec::new();
+        for item in items {
+            match item {
+                None => {
+                    wire.extend_from_slice(b"\n");
+                    expected.push(StompItem::HeartBeat);
+                }
+                Some((command, headers, body)) => {
+                    let frame = Frame { command, headers, body: Bytes::from(body) };
+                    wire.extend_from_slice(&encode(&frame));
+                    let mut decoded = frame.clone();
+                    if !frame.body.is_empty() {
+                        decoded
+                            .headers
+                            .push(("content-length".into(), frame.body.len().to_string()));
+                    }
+                    expected.push(StompItem::Frame(decoded));
+                }
+            }
+        }
+        let mut codec = StompCodec::new(LIMIT);
+        let mut buf = BytesMut::new();
+        let mut decoded = Vec::new();
+        let mut rest = &wire[..];
+        let mut sizes = chunks.iter().cycle();
+        while !rest.is_empty() {
+            let size = (*sizes.next().unwrap_or(&1)).min(rest.len());
+            buf.extend_from_slice(&rest[..size]);
+            rest = &rest[size..];
+            decoded.extend(
+                decode_all(&mut codec, &mut buf).map_err(|e| TestCaseError::fail(e.to_string()))?,
+            );
+        }
+        prop_assert_eq!(decoded, expected);
+        prop_assert!(buf.is_empty());
+    }
+
     #[test]
     fn connect_frames_round_trip_without_escaping(
         login in "[^\r\n]*",
