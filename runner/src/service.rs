@@ -404,7 +404,10 @@ async fn forward_progress(
         let Some(sender) = shared.link_sender() else {
             continue;
         };
-        let headers = correlation_headers(correlation_id.as_deref());
+        let mut headers = correlation_headers(correlation_id.as_deref());
+        // As persistent as the final reply: ActiveMQ does not keep the order between
+        // persistent and non-persistent messages, and progress must come before the end.
+        headers.push(("persistent", "true"));
         if let Err(error) = sender
             .send(&reply_to, &headers, dispatch::progress_body(&message))
             .await
