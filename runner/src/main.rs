@@ -198,10 +198,15 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         "the org '{}' has the actions framework turned off, so SOAR sends no function messages",
         soar.org_name
     );
-    let mut destinations = Vec::new();
-    for function in registry.functions() {
+    // One lookup per function, all at once: start-up time is what an operator waits for.
+    let lookups = registry.functions().map(|function| {
+        let soar = &soar;
         let name = function.definition().name;
-        match soar.function_destination(name).await? {
+        async move { (name, soar.function_destination(name).await) }
+    });
+    let mut destinations = Vec::new();
+    for (name, lookup) in futures_util::future::join_all(lookups).await {
+        match lookup? {
             Some(destination) => destinations.push(destination),
             None => tracing::warn!(
                 function = name,

@@ -264,17 +264,20 @@ impl Shared {
             workflow_instance = tracing::field::Empty,
         );
         let shared = self.clone();
-        self.tracker.spawn(
-            async move {
-                shared.serve(frame, delivery).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
+        self.tracker
+            .spawn(async move { shared.serve(frame, delivery, permit).await }.instrument(span));
     }
 
-    /// Runs the function, streams its progress, then acks and sends the final reply.
-    async fn serve(self: Arc<Self>, frame: Frame, delivery: Delivery) {
+    /// Runs the function, streams its progress, then acks and sends the final reply. The
+    /// worker permit is given back as soon as the function has finished: acking and waiting
+    /// for the reply's receipt is not work, and the broker's prefetch still bounds how many
+    /// messages are out.
+    async fn serve(
+        self: Arc<Self>,
+        frame: Frame,
+        delivery: Delivery,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
         let Some(reply_to) = delivery.reply_to.clone() else {
             tracing::error!("the message has no reply-to header; acking it without a reply");
             let (epoch, _) = self.current_link();
@@ -332,6 +335,7 @@ impl Shared {
                 }
             }
         };
+        drop(permit);
         // All progress goes out before the final reply; the forwarder ends once every
         // sender of the channel is gone, including the one the error paths never used.
         drop(progress_tx);

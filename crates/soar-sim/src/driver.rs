@@ -61,6 +61,12 @@ pub struct Driver {
 #[derive(Debug, Default)]
 struct Replies {
     by_correlation: Mutex<HashMap<String, Vec<Reply>>>,
+    /// Reply message ids already recorded: the broker redelivers a reply whose ack was
+    /// lost (a broker restart), and that is the same reply, not a second one.
+    seen: Mutex<std::collections::HashSet<String>>,
+    /// Correlation ids published again after a send whose receipt never came: the broker
+    /// may hold both copies, so the runner may rightly answer each.
+    republished: Mutex<std::collections::HashSet<String>>,
     /// Every final reply in arrival order, to check that none came twice.
     finals: Mutex<Vec<String>>,
     changed: Notify,
@@ -136,6 +142,7 @@ impl Driver {
                 Ok(()) => return Ok(correlation_id),
                 Err(error) if attempts < 50 => {
                     attempts += 1;
+                    lock(&self.replies.republished).insert(correlation_id.clone());
                     tracing_like_log(&format!("publish failed ({error}); retrying"));
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
@@ -183,6 +190,12 @@ impl Driver {
     /// The correlation ids of every final reply received, in order, duplicates included.
     pub fn final_replies(&self) -> Vec<String> {
         lock(&self.replies.finals).clone()
+    }
+
+    /// Correlation ids that were published more than once because a send's receipt never
+    /// came (the broker went away mid-send); each copy is a message of its own.
+    pub fn republished(&self) -> std::collections::HashSet<String> {
+        lock(&self.replies.republished).clone()
     }
 
     async fn current_sender(&self) -> Result<StompSender, DriverError> {
@@ -280,6 +293,11 @@ async fn keep_connected(
 }
 
 fn record(replies: &Replies, frame: &soar_stomp::Frame) {
+    if let Some(message_id) = frame.header("message-id")
+        && !lock(&replies.seen).insert(message_id.to_string())
+    {
+        return;
+    }
     let correlation_id = frame.header("correlation-id").unwrap_or("").to_string();
     let body: Value = serde_json::from_slice(&frame.body).unwrap_or(Value::Null);
     let reply = Reply {
