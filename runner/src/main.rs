@@ -179,6 +179,11 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         "starting soar-runner {}",
         env!("CARGO_PKG_VERSION")
     );
+    // The broker connection does not depend on anything REST says, so it opens meanwhile.
+    let early = {
+        let settings = settings.clone();
+        tokio::spawn(async move { service::connect(&settings).await })
+    };
     let soar = match SoarClient::connect(&settings).await {
         Ok(soar) => soar,
         Err(error) => {
@@ -226,7 +231,7 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         destinations,
     };
     let environment = environment(registry, config, Some(Arc::new(soar)));
-    service::run(service_config, environment, shutdown_signal()).await?;
+    service::run(service_config, environment, Some(early), shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -36,8 +36,10 @@ pub enum ServiceError {
 pub async fn run(
     config: ServiceConfig,
     environment: Environment,
+    early: Option<EarlyConnection>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
+    let mut early = early;
     let shared = Arc::new(Shared {
         environment,
         record: Mutex::new(Record::new(
@@ -60,7 +62,7 @@ pub async fn run(
         let connected = tokio::select! {
             biased;
             () = &mut shutdown => break None,
-            connected = connect_and_subscribe(&config) => connected,
+            connected = connect_and_subscribe(&config, early.take()) => connected,
         };
         let (sender, mut receiver) = match connected {
             Ok(pair) => pair,
@@ -136,7 +138,7 @@ pub async fn run(
 /// Connects, subscribes, and waits `wait` for an `ERROR` frame, as resilient-circuits'
 /// selftest does; returns the queues subscribed.
 pub async fn probe(config: &ServiceConfig, wait: Duration) -> Result<Vec<String>, StompError> {
-    let (sender, mut receiver) = connect_and_subscribe(config).await?;
+    let (sender, mut receiver) = connect_and_subscribe(config, None).await?;
     // An ERROR frame within `wait` fails the probe; a message or silence does not.
     if let Ok(Err(error)) = tokio::time::timeout(wait, receiver.next_message()).await {
         return Err(error);
@@ -446,10 +448,16 @@ fn correlation_headers(correlation_id: Option<&str>) -> Vec<(&'static str, &str)
         .unwrap_or_default()
 }
 
-async fn connect_and_subscribe(
-    config: &ServiceConfig,
-) -> Result<(StompSender, soar_stomp::StompReceiver), StompError> {
-    let settings = &config.settings;
+/// A broker connection opened before the service starts (while SOAR's REST start-up calls
+/// run), not yet subscribed.
+pub type EarlyConnection = tokio::task::JoinHandle<Result<Connection, StompError>>;
+
+/// A connection's two halves.
+pub type Connection = (StompSender, soar_stomp::StompReceiver);
+
+/// Opens the broker connection (TCP, TLS, CONNECT) without subscribing; it needs only the
+/// `[resilient]` settings, so start-up can run it alongside the REST calls.
+pub async fn connect(settings: &ResilientSettings) -> Result<Connection, StompError> {
     let (login, passcode) = settings.stomp_login();
     let tls = settings.stomp_tls.then(|| TlsOptions {
         ca_file: match &settings.stomp_verify {
@@ -483,9 +491,18 @@ async fn connect_and_subscribe(
             .max(64 * 1024 * 1024),
     };
     let (sender, receiver, _info) = soar_stomp::connect(options).await?;
+    Ok((sender, receiver))
+}
+
+async fn subscribe(
+    config: &ServiceConfig,
+    connection: Connection,
+) -> Result<Connection, StompError> {
+    let settings = &config.settings;
     for destination in &config.destinations {
         let queue = format!("actions.{}.{destination}", config.org_id);
-        sender
+        connection
+            .0
             .subscribe(
                 &queue,
                 &queue,
@@ -495,7 +512,23 @@ async fn connect_and_subscribe(
             .await?;
         tracing::info!(queue, prefetch = settings.prefetch, "subscribed");
     }
-    Ok((sender, receiver))
+    Ok(connection)
+}
+
+/// Uses the early connection if there is one and it worked, else opens a new one; then
+/// subscribes.
+async fn connect_and_subscribe(
+    config: &ServiceConfig,
+    early: Option<EarlyConnection>,
+) -> Result<Connection, StompError> {
+    let connection = match early {
+        Some(early) => match early.await {
+            Ok(Ok(connection)) if connection.0.is_connected() => connection,
+            _ => connect(&config.settings).await?,
+        },
+        None => connect(&config.settings).await?,
+    };
+    subscribe(config, connection).await
 }
 
 /// Broker refusals that no reconnect can fix (resilient-circuits exits on them too).
