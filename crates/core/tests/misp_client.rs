@@ -696,3 +696,35 @@ impl Drop for ForwardProxy {
         self.task.abort();
     }
 }
+
+#[tokio::test]
+async fn an_answer_larger_than_the_limit_is_refused_without_reading_it_all() {
+    let sim = http_sim().await;
+    for index in 0..40 {
+        let event = client_for(&sim)
+            .add_event(&new_event(&format!(
+                "bulk event {index} {}",
+                "x".repeat(200)
+            )))
+            .await
+            .expect("add_event");
+        let id = text(&event, "/Event/id");
+        client_for(&sim)
+            .add_attribute(&id, &attribute("ip-dst", "198.51.100.9"))
+            .await
+            .expect("add_attribute");
+    }
+    let small = client_for(&sim).with_max_answer_bytes(4 * 1024);
+    let error = small
+        .search_events(json!({"value": "198.51.100.9"}))
+        .await
+        .expect_err("40 events are far more than 4 KiB");
+    let text = error.to_string();
+    assert!(matches!(error, MispError::InvalidResponse { .. }), "{text}");
+    assert!(text.contains("narrow the request"), "{text}");
+    let found = client_for(&sim)
+        .search_events(json!({"value": "198.51.100.9"}))
+        .await
+        .expect("the default limit reads the same answer");
+    assert_eq!(found.as_array().map(Vec::len), Some(40));
+}

@@ -21,7 +21,13 @@ pub struct MispClient {
     config: MispConfig,
     http: reqwest::Client,
     retry: RetryPolicy,
+    max_answer_bytes: usize,
 }
+
+/// The largest answer read from MISP. A search for a common value can return hundreds of
+/// megabytes; reading stops here instead of exhausting memory, and the call fails with a
+/// message that says to narrow the search (the runner's result limit is far below this).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// How long to wait between attempts of a request that is safe to repeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,12 +173,19 @@ impl MispClient {
             config,
             http,
             retry: RetryPolicy::STANDARD,
+            max_answer_bytes: MAX_ANSWER_BYTES,
         })
     }
 
     /// The same client with other back-off delays (tests use short ones).
     pub fn with_retry_policy(mut self, retry: RetryPolicy) -> MispClient {
         self.retry = retry;
+        self
+    }
+
+    /// Sets the largest answer read (tests use a small one).
+    pub fn with_max_answer_bytes(mut self, max_answer_bytes: usize) -> MispClient {
+        self.max_answer_bytes = max_answer_bytes;
         self
     }
 
@@ -396,12 +409,25 @@ impl MispClient {
                 request = request.json(body);
             }
             let outcome = match request.send().await {
-                Ok(response) => {
+                Ok(mut response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
-                    match response.bytes().await {
-                        Ok(bytes) => Ok((status, headers, bytes)),
-                        Err(error) => Err(error),
+                    let mut bytes = Vec::new();
+                    loop {
+                        match response.chunk().await {
+                            Ok(Some(chunk)) if bytes.len() + chunk.len() > self.max_answer_bytes => {
+                                return Err(MispError::InvalidResponse {
+                                    path: path.to_string(),
+                                    problem: format!(
+                                        "the answer is larger than {} MiB; narrow the request (a search for a very common value, for instance)",
+                                        self.max_answer_bytes / (1024 * 1024)
+                                    ),
+                                });
+                            }
+                            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                            Ok(None) => break Ok((status, headers, bytes::Bytes::from(bytes))),
+                            Err(error) => break Err(error),
+                        }
                     }
                 }
                 Err(error) => Err(error),
