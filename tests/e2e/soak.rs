@@ -178,20 +178,7 @@ async fn soak_with_faults_answers_everything_once_and_leaks_nothing() {
     // which beats never. The runner logs each such send, and only those may come twice,
     // with the same body.
     let log = runner.log();
-    let unconfirmed: std::collections::HashSet<String> = log
-        .lines()
-        .filter(|line| line.contains("the reply could not be sent"))
-        .filter_map(|line| {
-            let start = line.find("correlation_id")? + "correlation_id".len();
-            let rest = &line[start..];
-            let from = rest.find("invid:")?;
-            let id: String = rest[from..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == ':')
-                .collect();
-            Some(id)
-        })
-        .collect();
+    let unconfirmed = crate::support::unconfirmed_replies(&log);
     let finals = driver.final_replies();
     let mut per_id: HashMap<&str, usize> = HashMap::new();
     for id in &finals {
