@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use soar_core::config::{AppConfig, ConfigError, Section};
-use soar_core::misp::Secret;
+use soar_core::secret::Secret;
 
 /// How the runner proves who it is to SOAR.
 #[derive(Debug, Clone)]

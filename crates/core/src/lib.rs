@@ -10,6 +10,7 @@ pub mod message;
 pub mod misp;
 pub mod payload;
 pub mod registry;
+pub mod secret;
 pub mod tls;
 
 pub use async_trait::async_trait;

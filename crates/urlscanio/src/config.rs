@@ -21,9 +21,8 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 600;
 /// The original polled every 10 s without a setting for it.
 pub const DEFAULT_POLL_INTERVAL_SECONDS: u64 = 10;
 
-/// A urlscan.io API key; `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
+/// A urlscan.io API key: soar-core's `Secret`, which `Debug` and `Display` never show.
+pub use soar_core::secret::Secret as ApiKey;
 
 /// The validated `[urlscanio]` section.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,22 +37,6 @@ pub struct UrlscanConfig {
     pub poll_interval: Duration,
     pub http_proxy: Option<String>,
     pub https_proxy: Option<String>,
-}
-
-impl ApiKey {
-    pub fn new(value: impl Into<String>) -> ApiKey {
-        ApiKey(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("ApiKey(<redacted>)")
-    }
 }
 
 impl std::fmt::Debug for UrlscanConfig {
@@ -264,7 +247,7 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains(":pw@"), "a proxy password leaked: {debug}");
         assert!(!debug.contains(KEY), "the key leaked into Debug: {debug}");
-        assert!(debug.contains("ApiKey(<redacted>)"), "{debug}");
+        assert!(debug.contains("Secret(<redacted>)"), "{debug}");
     }
 
     #[test]

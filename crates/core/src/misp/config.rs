@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{AppConfig, ConfigError, Section};
-
-/// A MISP API key; `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub use crate::secret::Secret;
 
 /// How the server certificate is checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,28 +38,6 @@ pub const KEY_PLACEHOLDER: &str = "<your key>";
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 pub const DEFAULT_RETRIES: u64 = 3;
 pub const DEFAULT_SEARCH_LIMIT: u64 = 100;
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("Secret(<redacted>)")
-    }
-}
-
-impl std::fmt::Display for Secret {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("<redacted>")
-    }
-}
 
 impl std::fmt::Debug for MispConfig {
     // Proxy URLs and the MISP URL may carry a password; the key is a `Secret` already.
