@@ -560,6 +560,47 @@ fn is_variable_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// A proxy URL from `key` in `section`, else in `[integrations]` (resilient-lib's fall-back),
+/// checked to parse and not to be a template placeholder; errors name the section that held it.
+pub fn proxy_setting(
+    section: &Section,
+    integrations: Option<&Section>,
+    key: &str,
+) -> Result<Option<String>, ConfigError> {
+    let (owner, value) = match (section.get(key), integrations) {
+        (Some(value), _) => (section, value),
+        (None, Some(integrations)) => match integrations.get(key) {
+            Some(value) => (integrations, value),
+            None => return Ok(None),
+        },
+        (None, None) => return Ok(None),
+    };
+    if value.starts_with('<') && value.ends_with('>') {
+        return Err(owner.invalid(key, format!("is still the placeholder '{value}'")));
+    }
+    reqwest::Proxy::all(value).map_err(|error| {
+        owner.invalid(
+            key,
+            format!(
+                "is not a proxy URL ({}): {error}",
+                url_without_password(value)
+            ),
+        )
+    })?;
+    Ok(Some(value.to_string()))
+}
+
+/// The URL with any password replaced, for logs and `Debug`.
+pub fn url_without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use soar_core::config::{AppConfig, ConfigError, Section};
+use soar_core::config::{
+    AppConfig, ConfigError, Section, proxy_setting as proxy,
+    url_without_password as without_password,
+};
 
 /// The `app.config` section this function reads.
 pub const SECTION: &str = "urlscanio";
@@ -120,39 +123,6 @@ fn base_url(section: &Section, key: &str, default: &str) -> Result<String, Confi
         }
         Ok(_) => Err(section.invalid(key, format!("must be an http or https URL, not '{value}'"))),
         Err(error) => Err(section.invalid(key, format!("is not a URL ('{value}'): {error}"))),
-    }
-}
-
-fn proxy(
-    section: &Section,
-    integrations: Option<&Section>,
-    key: &str,
-) -> Result<Option<String>, ConfigError> {
-    let (owner, value) = match (section.get(key), integrations) {
-        (Some(value), _) => (section, value),
-        (None, Some(integrations)) => match integrations.get(key) {
-            Some(value) => (integrations, value),
-            None => return Ok(None),
-        },
-        (None, None) => return Ok(None),
-    };
-    reqwest::Proxy::all(value).map_err(|error| {
-        owner.invalid(
-            key,
-            format!("is not a proxy URL ({}): {error}", without_password(value)),
-        )
-    })?;
-    Ok(Some(value.to_string()))
-}
-
-/// The URL with any password replaced, for logs and `Debug`.
-pub(crate) fn without_password(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("redacted"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 

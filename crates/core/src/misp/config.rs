@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{AppConfig, ConfigError, Section};
+pub(crate) use crate::config::{proxy_setting as proxy, url_without_password as without_password};
 pub use crate::secret::Secret;
 
 /// How the server certificate is checked.
@@ -149,42 +150,6 @@ fn certificate_check(section: &Section) -> Result<CertificateCheck, ConfigError>
                 "must be true, false or the path of a CA bundle file; '{value}' is none of these"
             ),
         ))
-    }
-}
-
-fn proxy(
-    section: &Section,
-    integrations: Option<&Section>,
-    key: &str,
-) -> Result<Option<String>, ConfigError> {
-    let (owner, value) = match (section.get(key), integrations) {
-        (Some(value), _) => (section, value),
-        (None, Some(integrations)) => match integrations.get(key) {
-            Some(value) => (integrations, value),
-            None => return Ok(None),
-        },
-        (None, None) => return Ok(None),
-    };
-    if value.starts_with('<') && value.ends_with('>') {
-        return Err(owner.invalid(key, format!("is still the placeholder '{value}'")));
-    }
-    reqwest::Proxy::all(value).map_err(|error| {
-        owner.invalid(
-            key,
-            format!("is not a proxy URL ({}): {error}", without_password(value)),
-        )
-    })?;
-    Ok(Some(value.to_string()))
-}
-
-/// The URL with any password replaced, for logs and `Debug`.
-pub(crate) fn without_password(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("redacted"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 
