@@ -125,7 +125,11 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
             let definition = registry.get(&function)?.definition();
             let base = invoke::read_inputs_json(inputs_json.as_deref())?;
             let inputs = invoke::inputs_from_pairs(definition, &inputs, base)?;
-            let environment = environment(registry, config, None);
+            // invoke needs no [resilient]; its result limit then keeps the default.
+            let max_result_size = ResilientSettings::from_app_config(&config)
+                .map(|settings| settings.max_result_size)
+                .unwrap_or(DEFAULT_MAX_RESULT_SIZE);
+            let environment = environment(registry, config, None, max_result_size);
             match invoke::run(&environment, &function, inputs).await {
                 Outcome::Completed(payload) => {
                     println!("{}", serde_json::to_string_pretty(&payload)?);
@@ -230,7 +234,12 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         org_id: soar.org_id,
         destinations,
     };
-    let environment = environment(registry, config, Some(Arc::new(soar)));
+    let environment = environment(
+        registry,
+        config,
+        Some(Arc::new(soar)),
+        settings.max_result_size,
+    );
     service::run(service_config, environment, Some(early), shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -241,10 +250,8 @@ fn environment(
     registry: Registry,
     config: AppConfig,
     soar: Option<Arc<dyn soar_core::SoarRest>>,
+    max_result_size: usize,
 ) -> Environment {
-    let max_result_size = ResilientSettings::from_app_config(&config)
-        .map(|settings| settings.max_result_size)
-        .unwrap_or(10 * 1024 * 1024);
     let misp = match config.section("fn_misp") {
         None => Err(format!(
             "{}: the section [fn_misp] is missing; run `soar-runner config -u` to add it",
@@ -266,6 +273,9 @@ fn environment(
         max_result_size,
     }
 }
+
+/// `[resilient] max_result_size_mb`'s default, for `invoke` without a `[resilient]` section.
+const DEFAULT_MAX_RESULT_SIZE: usize = 10 * 1024 * 1024;
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
