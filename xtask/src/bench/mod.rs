@@ -1,9 +1,11 @@
-//! `cargo xtask bench [--quick]`: throughput, latency, CPU, memory and start-up of
-//! `soar-runner` side by side with resilient-circuits, against the limit of the broker.
+//! `cargo xtask bench [--quick] [--only KEY,...]`: throughput, latency, CPU, memory and
+//! start-up of `soar-runner` side by side with resilient-circuits, against the limit of the
+//! broker.
 //!
 //! Builds the runner in release mode, starts a private ActiveMQ, `soar-sim` and `misp-sim`
 //! in this process, runs every scenario, prints a table and writes `bench/RESULTS.md` and
-//! `bench/results.json`. Speed is measured and reported here, never asserted.
+//! `bench/results.json`. Speed is measured and reported here, never asserted. `--only` runs
+//! just the named scenarios (for profiling one of them) and writes no file.
 
 mod load;
 mod procfs;
@@ -25,7 +27,23 @@ use procfs::ProcessSample;
 use report::{Report, RunFigures, ScenarioResult, StartupResult};
 use subjects::Subject;
 
-const USAGE: &str = "usage: cargo xtask bench [--quick]";
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--only KEY,...]
+  --quick   small bursts, finishes in about two minutes
+  --only    run only these scenarios and write no file; keys: ceiling, runner_instant,
+            runner_instant_same_burst, baseline_instant, runner_50ms_w25, runner_50ms_w100,
+            baseline_50ms_w25, startup";
+
+/// Every scenario key, in the order they run.
+const SCENARIOS: [&str; 8] = [
+    "ceiling",
+    "runner_instant",
+    "runner_instant_same_burst",
+    "baseline_instant",
+    "runner_50ms_w25",
+    "runner_50ms_w100",
+    "baseline_50ms_w25",
+    "startup",
+];
 
 /// The attribute value every call searches for; the seeded MISP event holds it.
 const SEARCH_VALUE: &str = "198.51.100.7";
@@ -44,6 +62,8 @@ struct Plan {
     /// Start-ups per subject, and how many of them also measure idle memory.
     startups: usize,
     idle_samples: usize,
+    /// The scenarios to run; `None` for all of them (and then the files are written).
+    only: Option<&'static [&'static str]>,
 }
 
 /// How long after subscribing the idle memory is read (as in research/baseline.md).
@@ -64,6 +84,7 @@ impl Plan {
             baseline_50ms_w25: (500, 3),
             startups: 10,
             idle_samples: 3,
+            only: None,
         }
     }
 
@@ -78,20 +99,55 @@ impl Plan {
             baseline_50ms_w25: (100, 1),
             startups: 3,
             idle_samples: 1,
+            only: None,
         }
     }
+
+    fn runs(&self, key: &str) -> bool {
+        self.only.is_none_or(|only| only.contains(&key))
+    }
+}
+
+/// Reads `--quick` and `--only KEY,...`; `None` asks for the usage text.
+fn parse_plan(arguments: &[String]) -> Result<Option<Plan>> {
+    let mut plan = Plan::full();
+    let mut rest = arguments.iter().map(String::as_str);
+    while let Some(argument) = rest.next() {
+        match argument {
+            "--quick" => {
+                plan = Plan {
+                    only: plan.only,
+                    ..Plan::quick()
+                }
+            }
+            "--only" => {
+                let Some(keys) = rest.next() else {
+                    bail!("--only needs a comma-separated list of scenarios\n{USAGE}");
+                };
+                let mut chosen = Vec::new();
+                for key in keys.split(',').map(str::trim).filter(|key| !key.is_empty()) {
+                    let Some(known) = SCENARIOS.iter().find(|known| **known == key) else {
+                        bail!("unknown scenario {key:?} in --only\n{USAGE}");
+                    };
+                    chosen.push(*known);
+                }
+                if chosen.is_empty() {
+                    bail!("--only needs at least one scenario\n{USAGE}");
+                }
+                plan.only = Some(chosen.leak());
+            }
+            "-h" | "--help" => return Ok(None),
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(Some(plan))
 }
 
 /// Runs `cargo xtask bench` with the arguments after `bench`.
 pub fn run(arguments: &[String]) -> Result<ExitCode> {
-    let plan = match arguments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        [] => Plan::full(),
-        ["--quick"] => Plan::quick(),
-        ["-h" | "--help"] => {
-            println!("{USAGE}");
-            return Ok(ExitCode::SUCCESS);
-        }
-        _ => bail!("unknown arguments {arguments:?}\n{USAGE}"),
+    let Some(plan) = parse_plan(arguments)? else {
+        println!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
     };
     if cfg!(debug_assertions) {
         return rerun_in_release(arguments);
@@ -101,11 +157,11 @@ pub fn run(arguments: &[String]) -> Result<ExitCode> {
         .build()
         .context("starting the tokio runtime")?;
     let report = runtime.block_on(run_plan(plan))?;
-    let root = crate::workspace_root();
-    let written = report::write(&root, &report)?;
     println!("{}", report::table(&report));
-    for path in written {
-        println!("wrote {}", path.display());
+    if plan.only.is_none() {
+        for path in report::write(&crate::workspace_root(), &report)? {
+            println!("wrote {}", path.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -184,77 +240,69 @@ async fn run_plan(plan: Plan) -> Result<Report> {
     };
 
     let mut scenarios = Vec::new();
-    scenarios.push(bench.ceiling(plan.ceiling).await?);
+    if plan.runs("ceiling") {
+        scenarios.push(bench.ceiling(plan.ceiling).await?);
+    }
+    // The baseline's burst size is run again by the runner, so that latencies compare at
+    // equal load.
+    let same_burst = (plan.baseline_instant.0, plan.runner_instant.1);
+    let subject_scenarios = [
+        (
+            "runner_instant",
+            Subject::Runner,
+            25,
+            0,
+            plan.runner_instant,
+        ),
+        (
+            "runner_instant_same_burst",
+            Subject::Runner,
+            25,
+            0,
+            same_burst,
+        ),
+        (
+            "baseline_instant",
+            Subject::Baseline,
+            25,
+            0,
+            plan.baseline_instant,
+        ),
+        (
+            "runner_50ms_w25",
+            Subject::Runner,
+            25,
+            50,
+            plan.runner_50ms_w25,
+        ),
+        (
+            "runner_50ms_w100",
+            Subject::Runner,
+            100,
+            50,
+            plan.runner_50ms_w100,
+        ),
+        (
+            "baseline_50ms_w25",
+            Subject::Baseline,
+            25,
+            50,
+            plan.baseline_50ms_w25,
+        ),
+    ];
+    for (key, subject, num_workers, misp_latency_ms, sizes) in subject_scenarios {
+        if plan.runs(key) {
+            let result = bench
+                .subject_scenario(key, subject, num_workers, misp_latency_ms, sizes)
+                .await?;
+            scenarios.push(result);
+        }
+    }
     misp.set_latency(Duration::ZERO);
-    scenarios.push(
-        bench
-            .subject_scenario(
-                "runner_instant",
-                Subject::Runner,
-                25,
-                0,
-                plan.runner_instant,
-            )
-            .await?,
-    );
-    // The baseline's burst size, so that latencies compare at equal load.
-    scenarios.push(
-        bench
-            .subject_scenario(
-                "runner_instant_same_burst",
-                Subject::Runner,
-                25,
-                0,
-                (plan.baseline_instant.0, plan.runner_instant.1),
-            )
-            .await?,
-    );
-    scenarios.push(
-        bench
-            .subject_scenario(
-                "baseline_instant",
-                Subject::Baseline,
-                25,
-                0,
-                plan.baseline_instant,
-            )
-            .await?,
-    );
-    scenarios.push(
-        bench
-            .subject_scenario(
-                "runner_50ms_w25",
-                Subject::Runner,
-                25,
-                50,
-                plan.runner_50ms_w25,
-            )
-            .await?,
-    );
-    scenarios.push(
-        bench
-            .subject_scenario(
-                "runner_50ms_w100",
-                Subject::Runner,
-                100,
-                50,
-                plan.runner_50ms_w100,
-            )
-            .await?,
-    );
-    scenarios.push(
-        bench
-            .subject_scenario(
-                "baseline_50ms_w25",
-                Subject::Baseline,
-                25,
-                50,
-                plan.baseline_50ms_w25,
-            )
-            .await?,
-    );
-    misp.set_latency(Duration::ZERO);
-    let startup = bench.startup(plan.startups, plan.idle_samples).await?;
+    let startup = match plan.runs("startup") {
+        true => bench.startup(plan.startups, plan.idle_samples).await?,
+        false => StartupResult::default(),
+    };
 
     let versions = json!({
         "soar_runner": git_revision(&root),
@@ -495,4 +543,38 @@ fn activemq_version() -> Option<String> {
         .ok()?;
     let version = String::from_utf8(output.stdout).ok()?.trim().to_string();
     (!version.is_empty()).then_some(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(arguments: &[&str]) -> Result<Option<Plan>> {
+        let arguments: Vec<String> = arguments.iter().map(|a| a.to_string()).collect();
+        parse_plan(&arguments)
+    }
+
+    #[test]
+    fn only_keeps_the_named_scenarios_and_quick_still_applies() {
+        let chosen = plan(&["--only", "runner_instant,startup", "--quick"])
+            .unwrap()
+            .unwrap();
+        assert!(chosen.quick);
+        assert_eq!(chosen.only, Some(&["runner_instant", "startup"][..]));
+        assert!(chosen.runs("startup"));
+        assert!(!chosen.runs("ceiling"));
+        let all = plan(&[]).unwrap().unwrap();
+        assert!(!all.quick);
+        assert!(SCENARIOS.iter().all(|key| all.runs(key)));
+    }
+
+    #[test]
+    fn unknown_or_missing_scenarios_are_refused_by_name() {
+        let error = plan(&["--only", "runner_fast"]).unwrap_err().to_string();
+        assert!(error.contains("\"runner_fast\""), "{error}");
+        assert!(plan(&["--only"]).is_err());
+        assert!(plan(&["--only", ","]).is_err());
+        assert!(plan(&["--slow"]).is_err());
+        assert!(plan(&["--help"]).unwrap().is_none());
+    }
 }
