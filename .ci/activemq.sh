@@ -14,6 +14,8 @@
 # AMQ_STOMP_TLS_PORT (61614) when starting and are remembered in BASE/ports, so stop,
 # restart, status and env need no environment. AMQ_PERSISTENT=true keeps messages across restarts
 # (KahaDB in BASE/data; remembered like the ports); the default is a non-persistent broker.
+# AMQ_JVM_OPTS replaces the JVM options; the default starts fast for tests (C1 JIT only, a
+# small serial heap), not what a production broker runs.
 # The TLS certificate is for CN=localhost, SAN dns:localhost, ip:127.0.0.1; its PEM, which
 # is also the CA to trust, is BASE/broker-ca.pem.
 set -euo pipefail
@@ -25,6 +27,7 @@ AMQ_HOME=/usr/share/activemq
 PID_FILE="$BASE/activemq.pid"
 LOG_FILE="$BASE/activemq.log"
 READY_TIMEOUT=60
+AMQ_JVM_OPTS=${AMQ_JVM_OPTS:--Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
 
 log() { echo "activemq.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -163,7 +166,8 @@ do_start() {
     # setsid: the broker must outlive the shell (and process group) that started it.
     (
         cd "$BASE"
-        exec setsid java -Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+        # shellcheck disable=SC2086 # AMQ_JVM_OPTS is a list of options.
+        exec setsid java $AMQ_JVM_OPTS \
             -Dactivemq.classpath="$BASE/conf" -Dactivemq.home="$AMQ_HOME" \
             -Dactivemq.base="$BASE" -Dactivemq.conf="$BASE/conf" -Dactivemq.data="$BASE/data" \
             -Djava.io.tmpdir="$BASE/tmp" \

@@ -498,7 +498,7 @@ fn markdown(report: &Report) -> String {
     );
     text.push_str(&format!(
         "- Date: {}; mode: {}; whole run {:.0} s.\n- Machine: {} cores, {:.1} GiB, {}.\n\
-         - soar-runner {} (release build), resilient-circuits {} with PyMISP {}, ActiveMQ {} (non-persistent, STOMP over TLS for both subjects; TLS connector `{}`).\n",
+         - soar-runner {} (release build), resilient-circuits {} with PyMISP {}, ActiveMQ {} (non-persistent, STOMP over TLS for both subjects; TLS connector `{}`; JVM options `{}`).\n",
         report.date,
         if report.quick { "quick" } else { "full" },
         report.duration.as_secs_f64(),
@@ -510,6 +510,7 @@ fn markdown(report: &Report) -> String {
         version("pymisp"),
         version("activemq"),
         version("activemq_tls_connector"),
+        version("activemq_jvm_options"),
     ));
     text.push_str(
         "- Each cell is the median over the runs, with the smallest and largest run in brackets. \
