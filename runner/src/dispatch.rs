@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::FutureExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use soar_core::config::AppConfig;
 use soar_core::misp::MispClient;
 use soar_core::{
@@ -35,8 +35,9 @@ impl std::fmt::Debug for Environment {
 /// How a call ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    /// The result payload (the `results` of the final reply).
-    Completed(Value),
+    /// The result payload (the `results` of the final reply) as JSON text, serialized once:
+    /// its size is checked on that text and the final reply is built around it.
+    Completed(String),
     /// The text of a `message_type 1` reply.
     Failed(String),
 }
@@ -47,7 +48,7 @@ pub use soar_core::message::{Call, parse_call};
 /// Runs one call to completion. Never panics: a panicking function becomes a failure.
 pub async fn execute(
     environment: &Environment,
-    call: &Call,
+    call: Call,
     progress: ProgressSink,
     cancel: CancellationToken,
 ) -> Outcome {
@@ -55,7 +56,7 @@ pub async fn execute(
         Ok(function) => function,
         Err(error) => return Outcome::Failed(error.to_string()),
     };
-    let inputs = match Inputs::from_value(call.inputs.clone()) {
+    let inputs = match Inputs::from_value(call.inputs) {
         Ok(inputs) => inputs,
         Err(error) => return Outcome::Failed(error.to_string()),
     };
@@ -94,8 +95,8 @@ pub async fn execute(
         definition.app.version,
         started.elapsed().as_millis() as u64,
     );
-    let payload = result_payload(output, inputs.normalized(), metrics);
-    let size = payload.to_string().len();
+    let payload = result_payload(output, inputs.normalized(), metrics).to_string();
+    let size = payload.len();
     if size > environment.max_result_size {
         return Outcome::Failed(format!(
             "{}'s result is {size} bytes, more than the {} bytes allowed ([resilient] max_result_size_mb); narrow the request",
@@ -114,10 +115,10 @@ pub fn progress_body(text: &str) -> String {
 /// The final reply for an outcome.
 pub fn final_body(outcome: &Outcome) -> String {
     match outcome {
-        Outcome::Completed(results) => {
-            json!({"message_type": 0, "message": "Completed", "complete": true, "results": results})
-                .to_string()
-        }
+        // The same keys as resilient-circuits' reply; `results` is already JSON text.
+        Outcome::Completed(results) => format!(
+            r#"{{"message_type":0,"message":"Completed","complete":true,"results":{results}}}"#
+        ),
         Outcome::Failed(text) => {
             json!({"message_type": 1, "message": text, "complete": true}).to_string()
         }
@@ -127,6 +128,7 @@ pub fn final_body(outcome: &Outcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     #[test]
     fn parse_call_reads_function_name_and_inputs() {
@@ -168,9 +170,10 @@ mod tests {
         );
         let empty: Value = serde_json::from_str(&progress_body("")).unwrap();
         assert_eq!(empty["message"], "(No status)");
-        let done: Value =
-            serde_json::from_str(&final_body(&Outcome::Completed(json!({"success": true}))))
-                .unwrap();
+        let done: Value = serde_json::from_str(&final_body(&Outcome::Completed(
+            r#"{"success":true}"#.into(),
+        )))
+        .unwrap();
         assert_eq!(
             done,
             json!({"message_type": 0, "message": "Completed", "complete": true, "results": {"success": true}})

@@ -100,5 +100,5 @@ pub async fn run(environment: &Environment, function: &str, inputs: Map<String, 
         workflow_instance_id: None,
     };
     let progress = Arc::new(|message: String| eprintln!("progress: {message}"));
-    dispatch::execute(environment, &call, progress, CancellationToken::new()).await
+    dispatch::execute(environment, call, progress, CancellationToken::new()).await
 }

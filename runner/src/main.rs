@@ -132,6 +132,7 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
             let environment = environment(registry, config, None, max_result_size);
             match invoke::run(&environment, &function, inputs).await {
                 Outcome::Completed(payload) => {
+                    let payload: serde_json::Value = serde_json::from_str(&payload)?;
                     println!("{}", serde_json::to_string_pretty(&payload)?);
                     let success = payload.get("success").and_then(serde_json::Value::as_bool);
                     Ok(if success == Some(false) {

@@ -324,7 +324,7 @@ impl Shared {
                     });
                     let cancel = self.stop_functions.child_token();
                     let outcome =
-                        dispatch::execute(&self.environment, &call, progress, cancel.clone()).await;
+                        dispatch::execute(&self.environment, call, progress, cancel.clone()).await;
                     if cancel.is_cancelled() {
                         tracing::warn!(
                             "cut off by the shutdown deadline; not acked, the broker will redeliver it"

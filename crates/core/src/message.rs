@@ -18,7 +18,7 @@ pub fn parse_call(body: &[u8]) -> Result<Call, String> {
         .map_err(|error| format!("the message body is not UTF-8 text: {error}"))?;
     let message: Value = serde_json::from_str(text)
         .map_err(|error| format!("the message body is not valid JSON: {error}"))?;
-    let Value::Object(message) = message else {
+    let Value::Object(mut message) = message else {
         return Err("the message body is not a JSON object".to_string());
     };
     let function = message
@@ -29,7 +29,7 @@ pub fn parse_call(body: &[u8]) -> Result<Call, String> {
         .to_string();
     Ok(Call {
         function,
-        inputs: message.get("inputs").cloned().unwrap_or(Value::Null),
+        inputs: message.remove("inputs").unwrap_or(Value::Null),
         workflow_instance_id: message
             .get("workflow_instance")
             .and_then(|instance| instance.get("workflow_instance_id"))

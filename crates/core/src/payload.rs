@@ -1,6 +1,6 @@
 //! The result payload: SOAR's version 2 envelope around what a function returns.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 /// What a function returns: the envelope's `success`, `reason` and `content`, plus extra
 /// top-level keys (the search function adds `tags`, which 3.0.1 workflows read).
@@ -55,34 +55,48 @@ impl Metrics {
         Metrics {
             package: package.to_string(),
             package_version: package_version.to_string(),
-            host: gethostname::gethostname().to_string_lossy().into_owned(),
+            host: host_name().to_string(),
             execution_time_ms,
             timestamp: chrono::Local::now().format("%Y-%m-%d %H:%M:%S").to_string(),
         }
     }
 }
 
+/// This machine's name, asked once: it is in every result's metrics.
+fn host_name() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| gethostname::gethostname().to_string_lossy().into_owned())
+}
+
 /// Builds the version 2 envelope. Extra keys never replace the envelope's own keys.
+///
+/// Built by moving the parts in: `json!` would copy `content` and the inputs value by value,
+/// which for a large search result cost more than the rest of the call.
 pub fn result_payload(output: FunctionOutput, normalized_inputs: Value, metrics: Metrics) -> Value {
-    let mut payload = match json!({
-        "version": 2.0,
-        "success": output.success,
-        "reason": output.reason,
-        "content": output.content,
-        "raw": null,
-        "inputs": normalized_inputs,
-        "metrics": {
-            "version": "1.0",
-            "package": metrics.package,
-            "package_version": metrics.package_version,
-            "host": metrics.host,
-            "execution_time_ms": metrics.execution_time_ms,
-            "timestamp": metrics.timestamp,
-        },
-    }) {
-        Value::Object(map) => map,
-        _ => unreachable!("json! of an object literal is an object"),
-    };
+    let mut metrics_map = Map::new();
+    metrics_map.insert("version".into(), Value::from("1.0"));
+    metrics_map.insert("package".into(), Value::from(metrics.package));
+    metrics_map.insert(
+        "package_version".into(),
+        Value::from(metrics.package_version),
+    );
+    metrics_map.insert("host".into(), Value::from(metrics.host));
+    metrics_map.insert(
+        "execution_time_ms".into(),
+        Value::from(metrics.execution_time_ms),
+    );
+    metrics_map.insert("timestamp".into(), Value::from(metrics.timestamp));
+    let mut payload = Map::new();
+    payload.insert("version".into(), Value::from(2.0));
+    payload.insert("success".into(), Value::from(output.success));
+    payload.insert(
+        "reason".into(),
+        output.reason.map_or(Value::Null, Value::from),
+    );
+    payload.insert("content".into(), output.content);
+    payload.insert("raw".into(), Value::Null);
+    payload.insert("inputs".into(), normalized_inputs);
+    payload.insert("metrics".into(), Value::Object(metrics_map));
     for (key, value) in output.extra {
         payload.entry(key).or_insert(value);
     }
@@ -92,6 +106,7 @@ pub fn result_payload(output: FunctionOutput, normalized_inputs: Value, metrics:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn metrics() -> Metrics {
         Metrics {

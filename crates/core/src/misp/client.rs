@@ -633,22 +633,21 @@ fn interpret(
     headers: &HeaderMap,
     bytes: &[u8],
 ) -> Result<Value, MispError> {
-    let parsed: Option<Value> = serde_json::from_slice(bytes)
-        .ok()
-        .map(|body| redact_value(key, body));
-    // Redacted before it is cut, so that no part of an echoed key survives the cut.
-    let text = excerpt(redact(key, &String::from_utf8_lossy(bytes)).as_bytes());
-    let message = match &parsed {
-        Some(body) => misp_message(body).unwrap_or_else(|| text.clone()),
-        None => text.clone(),
-    };
+    let parsed: Option<Value> = serde_json::from_slice(bytes).ok().map(|mut body| {
+        redact_json(key, bytes, &mut body);
+        body
+    });
+    // Only errors quote the body, so a good answer never pays for the excerpt. Redacted
+    // before it is cut, so that no part of an echoed key survives the cut.
+    let text = || excerpt(redact(key, &String::from_utf8_lossy(bytes)).as_bytes());
+    let message_of = |body: Option<&Value>| body.and_then(misp_message).unwrap_or_else(text);
     let code = status.as_u16();
     let rejected = |body: Option<Value>| MispError::Rejected {
         method: method.to_string(),
         path: path.to_string(),
         status: code,
-        message: message.clone(),
-        body: body.unwrap_or_else(|| Value::String(text.clone())),
+        message: message_of(body.as_ref()),
+        body: body.unwrap_or_else(|| Value::String(text())),
     };
     match code {
         200..=299 => {
@@ -661,7 +660,7 @@ fn interpret(
                     .unwrap_or_else(|| "no content type".to_string());
                 return Err(MispError::InvalidResponse {
                     path: path.to_string(),
-                    problem: format!("expected JSON, got {content_type}: {text}"),
+                    problem: format!("expected JSON, got {content_type}: {}", text()),
                 });
             };
             if is_soft_error(&body) {
@@ -682,21 +681,23 @@ fn interpret(
                 ),
             })
         }
-        401 | 403 => match parsed {
-            // A saveFail envelope is a refusal of the content, not of the caller.
-            Some(body) if body.get("saved") == Some(&Value::Bool(false)) => {
-                Err(rejected(Some(body)))
-            }
-            _ => Err(MispError::Forbidden {
-                method: method.to_string(),
-                path: path.to_string(),
-                status: code,
-                message: message.clone(),
-            }),
-        },
+        // A saveFail envelope is a refusal of the content, not of the caller.
+        401 | 403
+            if parsed
+                .as_ref()
+                .is_some_and(|body| body.get("saved") == Some(&Value::Bool(false))) =>
+        {
+            Err(rejected(parsed))
+        }
+        401 | 403 => Err(MispError::Forbidden {
+            method: method.to_string(),
+            path: path.to_string(),
+            status: code,
+            message: message_of(parsed.as_ref()),
+        }),
         404 => Err(MispError::NotFound {
             path: path.to_string(),
-            message: message.clone(),
+            message: message_of(parsed.as_ref()),
         }),
         429 => Err(MispError::RateLimited {
             path: path.to_string(),
@@ -706,7 +707,7 @@ fn interpret(
             method: method.to_string(),
             path: path.to_string(),
             status: code,
-            message: message.clone(),
+            message: message_of(parsed.as_ref()),
         }),
         _ => Err(rejected(parsed)),
     }
@@ -722,25 +723,50 @@ fn redact(key: &str, text: &str) -> String {
 }
 
 /// Removes `key` from every string (and object key) of MISP's JSON, which may reach a reply.
-fn redact_value(key: &str, value: Value) -> Value {
+/// `raw` is the text the value was parsed from: when the key cannot hide in it, the walk over
+/// the value is skipped, which is what happens for nearly every answer.
+fn redact_json(key: &str, raw: &[u8], value: &mut Value) {
     if key.is_empty() {
-        return value;
+        return;
     }
+    let finder = memchr::memmem::Finder::new(key.as_bytes());
+    // A JSON string holds the key either literally or with escapes. Without `\u` escapes in
+    // the text, only the characters of JSON's short escapes can be written another way.
+    let may_be_escaped = key.contains(['"', '\\', '/', '\u{8}', '\u{c}', '\n', '\r', '\t'])
+        || memchr::memmem::find(raw, b"\\u").is_some();
+    if finder.find(raw).is_none() && !may_be_escaped {
+        return;
+    }
+    redact_walk(key, &finder, value);
+}
+
+fn redact_walk(key: &str, finder: &memchr::memmem::Finder<'_>, value: &mut Value) {
     match value {
-        Value::String(text) if text.contains(key) => Value::String(redact(key, &text)),
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|item| redact_value(key, item))
-                .collect(),
-        ),
-        Value::Object(fields) => Value::Object(
-            fields
-                .into_iter()
-                .map(|(name, item)| (redact(key, &name), redact_value(key, item)))
-                .collect(),
-        ),
-        other => other,
+        Value::String(text) => {
+            if finder.find(text.as_bytes()).is_some() {
+                *text = redact(key, text);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                redact_walk(key, finder, item);
+            }
+        }
+        Value::Object(fields) => {
+            if fields
+                .keys()
+                .any(|name| finder.find(name.as_bytes()).is_some())
+            {
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(name, item)| (redact(key, &name), item))
+                    .collect();
+            }
+            for item in fields.values_mut() {
+                redact_walk(key, finder, item);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }
 
@@ -1002,6 +1028,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_key_written_with_json_escapes_is_still_redacted() {
+        const KEY: &str = "AbcKey0123456789abcdefghijklmnopqrstuvwx";
+        // `A` written as \u0041: the raw text never holds the key literally.
+        let escaped = format!("\\u0041{}", &KEY[1..]);
+        let raw = format!(r#"{{"Attribute": [{{"value": "{escaped}", "{escaped}": 1}}]}}"#);
+        let mut value: Value = serde_json::from_str(&raw).unwrap();
+        assert!(value.to_string().contains(KEY));
+        redact_json(KEY, raw.as_bytes(), &mut value);
+        assert_eq!(
+            value,
+            json!({"Attribute": [{"value": "<redacted>", "<redacted>": 1}]})
+        );
+        // A key with a character of a short escape: `/` may be written `\/`.
+        let slashed_key = "abc/def0123456789";
+        let raw = r#"{"url": "x abc\/def0123456789 y"}"#;
+        let mut value: Value = serde_json::from_str(raw).unwrap();
+        redact_json(slashed_key, raw.as_bytes(), &mut value);
+        assert_eq!(value, json!({"url": "x <redacted> y"}));
+    }
+
+    #[test]
+    fn an_answer_without_the_key_is_left_as_it_is() {
+        const KEY: &str = "AbcKey0123456789abcdefghijklmnopqrstuvwx";
+        let raw = r#"{"response": {"Attribute": [{"value": "198.51.100.7", "Tag": [{"name": "tlp:white"}]}]}}"#;
+        let mut value: Value = serde_json::from_str(raw).unwrap();
+        let before = value.clone();
+        redact_json(KEY, raw.as_bytes(), &mut value);
+        assert_eq!(value, before);
     }
 
     #[test]
