@@ -499,19 +499,28 @@ async fn subscribe(
     connection: Connection,
 ) -> Result<Connection, StompError> {
     let settings = &config.settings;
-    for destination in &config.destinations {
+    let prefetch = settings.prefetch.to_string();
+    // The point where resilient-circuits logs that it has started: SUBSCRIBE goes out.
+    tracing::info!(destinations = ?config.destinations, "subscribing");
+    // Every SUBSCRIBE goes out at once; each waits for its own receipt.
+    let subscriptions = config.destinations.iter().map(|destination| {
         let queue = format!("actions.{}.{destination}", config.org_id);
-        connection
-            .0
-            .subscribe(
-                &queue,
-                &queue,
-                AckMode::ClientIndividual,
-                &[("activemq.prefetchSize", &settings.prefetch.to_string())],
-            )
-            .await?;
-        tracing::info!(queue, prefetch = settings.prefetch, "subscribed");
-    }
+        let sender = &connection.0;
+        let prefetch = prefetch.as_str();
+        async move {
+            sender
+                .subscribe(
+                    &queue,
+                    &queue,
+                    AckMode::ClientIndividual,
+                    &[("activemq.prefetchSize", prefetch)],
+                )
+                .await?;
+            tracing::info!(queue, prefetch = settings.prefetch, "subscribed");
+            Ok::<(), StompError>(())
+        }
+    });
+    futures_util::future::try_join_all(subscriptions).await?;
     Ok(connection)
 }
 

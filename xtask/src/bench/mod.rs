@@ -445,7 +445,8 @@ impl Bench<'_> {
         ))
     }
 
-    /// Scenario 4: process start to subscription, and memory once idle.
+    /// Scenario 4: process start to SUBSCRIBE (and, for the runner, to the broker's receipt
+    /// for it), and memory once idle.
     async fn startup(&mut self, count: usize, idle_samples: usize) -> Result<StartupResult> {
         let mut result = StartupResult::default();
         for subject in [Subject::Runner, Subject::Baseline] {
@@ -460,9 +461,18 @@ impl Bench<'_> {
                         .ok()
                         .map(|sampled| sampled.rss_kib as f64 / 1024.0);
                 }
+                let confirmed_ms = started
+                    .confirmed
+                    .map(|confirmed| confirmed.as_secs_f64() * 1000.0);
+                if let Some(confirmed_ms) = confirmed_ms {
+                    result.runner_confirmed_ms.push(confirmed_ms);
+                }
                 eprintln!(
-                    "bench: start-up of {}, run {run}/{count}: {startup_ms:.0} ms{}",
+                    "bench: start-up of {}, run {run}/{count}: {startup_ms:.0} ms{}{}",
                     subject.name(),
+                    confirmed_ms
+                        .map(|ms| format!(" (subscription confirmed at {ms:.0} ms)"))
+                        .unwrap_or_default(),
                     idle_rss_mib
                         .map(|mib| format!(", idle RSS {mib:.1} MiB"))
                         .unwrap_or_default()

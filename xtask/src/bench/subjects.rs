@@ -37,17 +37,22 @@ pub struct Surroundings<'a> {
 #[derive(Debug)]
 pub struct Started {
     pub pid: u32,
-    /// Process start to the "has started successfully" log line.
+    /// Process start to the moment SUBSCRIBE goes out, the point both subjects log.
     pub startup: Duration,
+    /// Process start to the subscription confirmed by the broker's receipt; the runner
+    /// waits for it, resilient-circuits does not.
+    pub confirmed: Option<Duration>,
     pub log_path: PathBuf,
     child: Child,
     /// The SOAR stand-in of this subject's org; it must outlive the subject.
     soar: SoarRestSim,
 }
 
-/// The line both print once subscribed (resilient-circuits just before its SUBSCRIBE
-/// frames go out, the runner just after).
+/// The line both print once started: resilient-circuits just before its SUBSCRIBE frames go
+/// out (research/soar_protocol.md §1.4), the runner once the broker has confirmed them.
 const STARTED_LINE: &str = "has started successfully";
+/// The runner's line just before its SUBSCRIBE frames go out.
+const SUBSCRIBING_LINE: &str = "subscribing";
 
 impl Subject {
     pub fn name(self) -> &'static str {
@@ -140,6 +145,7 @@ pub async fn start(
     let mut started_subject = Started {
         pid: child.id(),
         startup: Duration::ZERO,
+        confirmed: None,
         log_path: log_path.clone(),
         child,
         soar,
@@ -147,9 +153,24 @@ pub async fn start(
     // resilient-circuits logs to logs/app.log as well as to the console.
     let logs = [log_path, dir.join("logs/app.log")];
     let deadline = started + Duration::from_secs(60);
+    let sent_line = match subject {
+        Subject::Runner => SUBSCRIBING_LINE,
+        Subject::Baseline => STARTED_LINE,
+    };
     loop {
+        let elapsed = started.elapsed();
+        if started_subject.startup.is_zero()
+            && logs.iter().any(|path| file_contains(path, sent_line))
+        {
+            started_subject.startup = elapsed;
+        }
         if logs.iter().any(|path| file_contains(path, STARTED_LINE)) {
-            started_subject.startup = started.elapsed();
+            if started_subject.startup.is_zero() {
+                started_subject.startup = elapsed;
+            }
+            if subject == Subject::Runner {
+                started_subject.confirmed = Some(elapsed);
+            }
             return Ok(started_subject);
         }
         if let Ok(Some(status)) = started_subject.child.try_wait() {
@@ -166,7 +187,7 @@ pub async fn start(
                 tail(&logs[0])
             );
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
