@@ -16,6 +16,10 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>
     let router = axum::Router::new().fallback(handle).with_state(shared);
     // The listener only fails when the process runs out of descriptors; the test then fails
     // on its own request, which says more than a panic here would.
+    // Nagle off, as on a production server (see misp-sim).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let _ = axum::serve(listener, router).await;
 }
 

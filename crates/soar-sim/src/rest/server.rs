@@ -25,7 +25,12 @@ pub(crate) async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, share
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                // As a production server does: with Nagle on, a reply written in two parts
+                // waits for the client's delayed ACK (about 40 ms on Linux).
+                let _ = stream.set_nodelay(true);
+                stream
+            }
             Err(_) => {
                 // Running out of descriptors is transient; do not spin on it.
                 tokio::time::sleep(Duration::from_millis(20)).await;
