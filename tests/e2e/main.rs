@@ -45,6 +45,17 @@ fn messages(replies: &[soar_sim::Reply]) -> Vec<String> {
     replies.iter().map(|reply| reply.message.clone()).collect()
 }
 
+/// Waits for each call's final reply and checks that every one completed (`message_type` 0).
+async fn expect_completed(driver: &soar_sim::Driver, ids: &[String], timeout: Duration) {
+    for id in ids {
+        let replies = driver
+            .wait_final(id, timeout)
+            .await
+            .expect("a final reply within the timeout");
+        assert_eq!(final_reply(&replies).message_type, 0, "{replies:?}");
+    }
+}
+
 fn final_reply(replies: &[soar_sim::Reply]) -> &soar_sim::Reply {
     let last = replies.last().expect("at least one reply");
     assert!(
@@ -343,10 +354,7 @@ async fn a_burst_of_200_is_answered_with_never_more_than_num_workers_running() {
         |index| json!({"misp_attribute_value": format!("v{index}")}),
     )
     .await;
-    for id in &ids {
-        let replies = driver.wait_final(id, WAIT).await.unwrap();
-        assert_eq!(final_reply(&replies).message_type, 0, "{replies:?}");
-    }
+    expect_completed(&driver, &ids, WAIT).await;
     let finals = driver.final_replies();
     assert_eq!(finals.len(), 200);
     assert_eq!(
@@ -388,10 +396,7 @@ async fn sigterm_lets_running_functions_finish_reply_and_ack() {
         "exit status {status:?}; log:\n{}",
         runner.log()
     );
-    for id in &ids {
-        let replies = driver.wait_final(id, Duration::from_secs(5)).await.unwrap();
-        assert_eq!(final_reply(&replies).message_type, 0, "{replies:?}");
-    }
+    expect_completed(&driver, &ids, Duration::from_secs(5)).await;
     assert_eq!(harness.misp.events().len(), 5);
 }
 
@@ -471,12 +476,7 @@ async fn a_broker_restart_loses_no_reply_and_runs_nothing_twice() {
                 unconfirmed.contains(id.as_str()),
                 "{id} was answered twice although its first reply was confirmed"
             );
-            let bodies: Vec<_> = driver
-                .replies(id)
-                .into_iter()
-                .filter(|reply| reply.complete)
-                .map(|reply| reply.body)
-                .collect();
+            let bodies = support::final_bodies(&driver, id);
             assert!(
                 bodies.windows(2).all(|pair| pair[0] == pair[1]),
                 "{id}: {bodies:?}"
@@ -812,10 +812,7 @@ async fn calls_cut_off_by_the_shutdown_deadline_go_to_the_next_runner() {
 
     harness.misp.set_latency(Duration::ZERO);
     let _second = harness.start_runner("second", &options);
-    for id in &ids {
-        let replies = driver.wait_final(id, WAIT).await.unwrap();
-        assert_eq!(final_reply(&replies).message_type, 0, "{replies:?}");
-    }
+    expect_completed(&driver, &ids, WAIT).await;
     assert_eq!(driver.final_replies().len(), 3);
 }
 

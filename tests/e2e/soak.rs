@@ -198,12 +198,7 @@ async fn soak_with_faults_answers_everything_once_and_leaks_nothing() {
         "messages with more than one final reply although the first was confirmed: {unexplained:?}"
     );
     for id in &twice {
-        let bodies: Vec<Value> = driver
-            .replies(id)
-            .into_iter()
-            .filter(|reply| reply.complete)
-            .map(|reply| reply.body)
-            .collect();
+        let bodies = crate::support::final_bodies(&driver, id);
         assert!(
             bodies.windows(2).all(|pair| pair[0] == pair[1]),
             "{id}: a re-sent reply must be the same reply: {bodies:?}"
@@ -494,21 +489,12 @@ async fn a_hanging_misp_gives_a_timeout_reply_within_the_configured_time() {
 
     // A create is sent once: one timeout.
     harness.misp.hang_next(1);
-    let started = Instant::now();
-    let id = driver
-        .invoke(
-            "fn_misp",
-            "misp_create_event",
-            json!({"misp_event_name": "hung"}),
-        )
-        .await
-        .expect("the driver publishes");
-    let replies = driver
-        .wait_final(&id, Duration::from_secs(30))
-        .await
-        .expect("a final reply");
-    let elapsed = started.elapsed();
-    let last = replies.last().expect("a reply");
+    let (last, elapsed) = timed_call(
+        &driver,
+        "misp_create_event",
+        json!({"misp_event_name": "hung"}),
+    )
+    .await;
     assert_eq!(last.message_type, 1, "{last:?}");
     assert!(
         last.message
@@ -523,21 +509,12 @@ async fn a_hanging_misp_gives_a_timeout_reply_within_the_configured_time() {
 
     // A search is retried once after a back-off of at most 0.5 s: two timeouts.
     harness.misp.hang_next(2);
-    let started = Instant::now();
-    let id = driver
-        .invoke(
-            "fn_misp",
-            "misp_search_attribute",
-            json!({"misp_attribute_value": "198.51.100.1"}),
-        )
-        .await
-        .expect("the driver publishes");
-    let replies = driver
-        .wait_final(&id, Duration::from_secs(30))
-        .await
-        .expect("a final reply");
-    let elapsed = started.elapsed();
-    let last = replies.last().expect("a reply");
+    let (last, elapsed) = timed_call(
+        &driver,
+        "misp_search_attribute",
+        json!({"misp_attribute_value": "198.51.100.1"}),
+    )
+    .await;
     assert_eq!(last.message_type, 1, "{last:?}");
     assert!(last.message.contains("within 2 s"), "{}", last.message);
     assert!(
@@ -559,4 +536,23 @@ async fn a_hanging_misp_gives_a_timeout_reply_within_the_configured_time() {
         .await
         .expect("a final reply");
     assert_eq!(replies.last().map(|reply| reply.message_type), Some(0));
+}
+
+/// Calls an fn_misp function and waits for its final reply; returns it with the time taken.
+async fn timed_call(
+    driver: &soar_sim::Driver,
+    function: &str,
+    inputs: Value,
+) -> (soar_sim::Reply, Duration) {
+    let started = Instant::now();
+    let id = driver
+        .invoke("fn_misp", function, inputs)
+        .await
+        .expect("the driver publishes");
+    let replies = driver
+        .wait_final(&id, Duration::from_secs(30))
+        .await
+        .expect("a final reply");
+    let last = replies.last().expect("a reply").clone();
+    (last, started.elapsed())
 }

@@ -164,15 +164,7 @@ impl Default for RunnerOptions {
 }
 
 /// The functions SOAR knows, with their message destinations.
-pub const FUNCTIONS: &[(&str, &str)] = &[
-    ("misp_create_attribute", "fn_misp"),
-    ("misp_create_event", "fn_misp"),
-    ("misp_create_sighting", "fn_misp"),
-    ("misp_create_tag", "fn_misp"),
-    ("misp_search_attribute", "fn_misp"),
-    ("misp_sighting_list", "fn_misp"),
-    ("urlscanio", "urlscanio"),
-];
+pub use soar_sim::KNOWN_FUNCTIONS as FUNCTIONS;
 
 /// The urlscan.io key the tests configure.
 pub const URLSCAN_KEY: &str = "urlscan-test-key-0000-1111";
@@ -387,6 +379,16 @@ pub fn unconfirmed_replies(log: &str) -> std::collections::HashSet<String> {
         .collect()
 }
 
+/// The bodies of every final reply `id` got, in arrival order.
+pub fn final_bodies(driver: &Driver, id: &str) -> Vec<serde_json::Value> {
+    driver
+        .replies(id)
+        .into_iter()
+        .filter(|reply| reply.complete)
+        .map(|reply| reply.body)
+        .collect()
+}
+
 /// Runs `soar-runner` to completion; returns its exit code, stdout and stderr apart.
 pub fn run_split(config: &Path, args: &[&str]) -> (i32, String, String) {
     let output = Command::new(runner_binary())
@@ -405,19 +407,8 @@ pub fn run_split(config: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// Runs `soar-runner` to completion and returns its exit code and output.
 pub fn run_to_completion(config: &Path, args: &[&str]) -> (i32, String) {
-    let output = Command::new(runner_binary())
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("soar-runner runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
+    let (code, stdout, stderr) = run_split(config, args);
+    (code, format!("{stdout}{stderr}"))
 }
 
 /// Sends a signal with kill(1), which keeps this crate free of `unsafe`.

@@ -58,6 +58,14 @@ fn by_name<'a>(export: &'a Value, key: &str, name_key: &str) -> BTreeMap<String,
         .collect()
 }
 
+/// The uuid the export gives the function `name`.
+fn function_uuid(export: &Value, name: &str) -> String {
+    by_name(export, "functions", "name")[name]["uuid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// `object` with only `keys`, for comparing the parts that matter.
 fn pick(object: &Value, keys: &[&str]) -> Value {
     Value::Object(
@@ -596,10 +604,7 @@ fn urlscanio_export_has_the_function_its_five_inputs_and_the_original_urlscanio_
 #[test]
 fn urlscanio_example_workflow_scans_the_artifact_privately_and_notes_the_verdict() {
     let generated = generated_for("fn_urlscanio");
-    let function_uuid = by_name(&generated, "functions", "name")["urlscanio"]["uuid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let function_uuid = function_uuid(&generated, "urlscanio");
     let workflows = by_name(&generated, "workflows", "programmatic_name");
     assert_eq!(
         workflows.keys().map(String::as_str).collect::<Vec<_>>(),
@@ -707,10 +712,7 @@ fn urlscanio_rule_is_a_menu_item_on_url_artifacts_that_starts_the_workflow() {
 #[test]
 fn urlscanio_playbook_is_offered_on_url_artifacts_and_calls_the_function() {
     let generated = generated_for("fn_urlscanio");
-    let function_uuid = by_name(&generated, "functions", "name")["urlscanio"]["uuid"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let function_uuid = function_uuid(&generated, "urlscanio");
     let playbooks = by_name(&generated, "playbooks", "name");
     assert_eq!(
         playbooks.keys().map(String::as_str).collect::<Vec<_>>(),

@@ -5,6 +5,18 @@
 pub mod driver;
 pub mod rest;
 
+/// The functions SOAR knows after the fn_misp and fn_urlscanio customizations, with their
+/// message destinations: what the `soar-sim` program and the end-to-end tests serve.
+pub const KNOWN_FUNCTIONS: &[(&str, &str)] = &[
+    ("misp_create_attribute", "fn_misp"),
+    ("misp_create_event", "fn_misp"),
+    ("misp_create_sighting", "fn_misp"),
+    ("misp_create_tag", "fn_misp"),
+    ("misp_search_attribute", "fn_misp"),
+    ("misp_sighting_list", "fn_misp"),
+    ("urlscanio", "urlscanio"),
+];
+
 pub use driver::{Driver, DriverError, DriverOptions, Reply, function_message};
 pub use rest::{
     RecordedAttachment, RecordedImport, RecordedRequest, SoarRestOptions, SoarRestSim, SoarSimError,

@@ -13,17 +13,6 @@ use serde_json::{Value, json};
 use soar_sim::{Driver, DriverOptions, Reply, SoarRestOptions, SoarRestSim};
 use soar_stomp::TlsOptions;
 
-/// The functions SOAR knows after the fn_misp (and fn_urlscanio) customizations.
-const FUNCTIONS: &[(&str, &str)] = &[
-    ("misp_create_attribute", "fn_misp"),
-    ("misp_create_event", "fn_misp"),
-    ("misp_create_sighting", "fn_misp"),
-    ("misp_create_tag", "fn_misp"),
-    ("misp_search_attribute", "fn_misp"),
-    ("misp_sighting_list", "fn_misp"),
-    ("urlscanio", "urlscanio"),
-];
-
 #[derive(Debug, Parser)]
 #[command(
     name = "soar-sim",
@@ -99,7 +88,7 @@ async fn serve(
         listen: Some(listen),
         org_id,
         tls,
-        functions: FUNCTIONS
+        functions: soar_sim::KNOWN_FUNCTIONS
             .iter()
             .map(|(name, destination)| (name.to_string(), destination.to_string()))
             .collect(),

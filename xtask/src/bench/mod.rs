@@ -310,7 +310,7 @@ async fn run_plan(plan: Plan) -> Result<Report> {
         "pymisp": setup::python_package_version(&venv, "pymisp"),
         "activemq": activemq_version(),
         "activemq_tls_connector": tls_connector(&broker.base),
-        "activemq_jvm_options": broker.jvm_options(),
+        "activemq_jvm_options": setup::jvm_options(),
     });
     Ok(Report {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),

@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 /// starts faster but handles fewer frames per second. `$AMQ_JVM_OPTS` replaces it.
 pub const BENCH_JVM_OPTS: &str = "-Xms512m -Xmx512m";
 
-fn jvm_options() -> String {
+/// The JVM options the benchmark's broker runs with.
+pub fn jvm_options() -> String {
     std::env::var("AMQ_JVM_OPTS").unwrap_or_else(|_| BENCH_JVM_OPTS.to_string())
 }
 
@@ -74,11 +75,6 @@ impl Broker {
             tls_port,
             script,
         })
-    }
-
-    /// The JVM options the broker runs with.
-    pub fn jvm_options(&self) -> String {
-        jvm_options()
     }
 
     /// The broker's pid, from the script's pid file.

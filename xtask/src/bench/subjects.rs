@@ -157,17 +157,19 @@ pub async fn start(
         Subject::Runner => SUBSCRIBING_LINE,
         Subject::Baseline => STARTED_LINE,
     };
+    let mut sent_at = None;
     loop {
         let elapsed = started.elapsed();
-        if started_subject.startup.is_zero()
-            && logs.iter().any(|path| file_contains(path, sent_line))
-        {
-            started_subject.startup = elapsed;
+        // Each log is read once per poll, for both lines.
+        let text: String = logs
+            .iter()
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .collect();
+        if sent_at.is_none() && text.contains(sent_line) {
+            sent_at = Some(elapsed);
         }
-        if logs.iter().any(|path| file_contains(path, STARTED_LINE)) {
-            if started_subject.startup.is_zero() {
-                started_subject.startup = elapsed;
-            }
+        if text.contains(STARTED_LINE) {
+            started_subject.startup = sent_at.unwrap_or(elapsed);
             if subject == Subject::Runner {
                 started_subject.confirmed = Some(elapsed);
             }
@@ -228,10 +230,6 @@ fn app_config(
         url = context.misp.url(),
         key = context.misp.key(),
     )
-}
-
-fn file_contains(path: &Path, needle: &str) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| text.contains(needle))
 }
 
 fn tail(path: &Path) -> String {
