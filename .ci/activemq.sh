@@ -72,6 +72,8 @@ do_install() {
     command -v java >/dev/null || packages+=(default-jre-headless)
     apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
     dpkg -s activemq >/dev/null 2>&1 || die "activemq did not install"
+    # The downloaded packages are not needed once installed; disk is short on some machines.
+    apt-get clean
 }
 
 write_config() {
