@@ -1,6 +1,7 @@
 //! Installs the tracing subscriber: human-readable or JSON, to stderr and, when a log
 //! directory is configured, to `app.log` there.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -26,7 +27,13 @@ pub fn init(format: LogFormat, loglevel: Option<&str>, logdir: Option<&Path>, lo
             .open(dir.join(logfile))
             .ok()
     });
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only for a person at a terminal: a log file, the journal or a pipe would keep
+    // the escape codes as text. The file shares the formatter with stderr, so it rules.
+    let ansi =
+        file.is_none() && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     let result = match (format, file) {
         (LogFormat::Text, None) => builder.with_writer(std::io::stderr).try_init(),
         (LogFormat::Json, None) => builder.json().with_writer(std::io::stderr).try_init(),

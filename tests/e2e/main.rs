@@ -860,6 +860,41 @@ async fn logs_go_to_app_log_in_logdir_as_json_with_one_span_per_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_to_a_file_or_a_pipe_carry_no_colour_codes() {
+    let harness = Harness::start().await;
+    let logdir = harness.dir.path().join("logs");
+    let options = RunnerOptions {
+        extra_resilient: format!("logdir={}", logdir.display()),
+        ..RunnerOptions::default()
+    };
+    let config = harness.write_config("text", &options);
+    let stderr_path = harness.dir.path().join("text.log");
+    let runner = support::Runner::spawn(&config, &["run"], stderr_path.clone());
+    runner.wait_for_log("has started successfully", Duration::from_secs(30));
+    let driver = harness.driver().await;
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_search_attribute",
+            json!({"misp_attribute_value": "plain"}),
+        )
+        .await
+        .unwrap();
+    driver.wait_final(&id, WAIT).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let app_log = std::fs::read_to_string(logdir.join("app.log")).expect("app.log is written");
+    let stderr = std::fs::read_to_string(&stderr_path).expect("stderr was captured");
+    for (name, text) in [("app.log", &app_log), ("stderr", &stderr)] {
+        assert!(
+            text.lines()
+                .any(|line| line.contains("completed elapsed_ms=")),
+            "no plain 'completed' line in {name}:\n{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "colour codes in {name}:\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_broker_is_detected_by_missed_heart_beats_and_the_runner_reconnects() {
     let broker = Broker::private("heartbeat");
     let pid = std::fs::read_to_string(broker.base.as_ref().unwrap().join("activemq.pid"))
