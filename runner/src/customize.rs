@@ -76,6 +76,7 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let exports = exports_for(registry)?;
     let config = AppConfig::load(config_file)?;
+    crate::config_loaded(&config);
     let settings = ResilientSettings::from_app_config(&config)?;
     let client = SoarClient::connect(&settings)
         .await

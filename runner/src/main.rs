@@ -22,6 +22,7 @@ use clap::{Parser, Subcommand};
 use soar_core::Registry;
 use soar_core::config::AppConfig;
 use soar_core::misp::{MispClient, MispConfig};
+use soar_core::protected::ProtectedSecrets;
 
 use crate::dispatch::{Environment, Outcome};
 use crate::logging::LogFormat;
@@ -127,6 +128,7 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             logging::init(cli.log_format, Some("warn"), None, "app.log");
             let config = AppConfig::load(cli.config.as_deref())?;
+            config_loaded(&config);
             let definition = registry.get(&function)?.definition();
             let base = invoke::read_inputs_json(inputs_json.as_deref())?;
             let inputs = invoke::inputs_from_pairs(definition, &inputs, base)?;
@@ -174,6 +176,28 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// What every command does once `app.config` is read and logging is set up: logs what the
+/// loader warned about and, in App Host, deletes the protected secrets as resilient does,
+/// so that nothing else in the container can read them later.
+pub(crate) fn config_loaded(config: &AppConfig) {
+    for notice in config.notices() {
+        tracing::warn!("{notice}");
+    }
+    let secrets = ProtectedSecrets::from_process();
+    let Some(dir) = secrets.dir() else {
+        return;
+    };
+    match secrets.remove_dir() {
+        Ok(true) => tracing::info!(dir = %dir.display(), "removed the protected secrets once read"),
+        Ok(false) => {}
+        Err(error) => tracing::warn!(
+            dir = %dir.display(),
+            %error,
+            "cannot remove the protected secrets directory"
+        ),
+    }
+}
+
 async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
     let config = AppConfig::load(cli.config.as_deref())?;
     let settings = ResilientSettings::from_app_config(&config)?;
@@ -189,6 +213,7 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         "starting soar-runner {}",
         env!("CARGO_PKG_VERSION")
     );
+    config_loaded(&config);
     // The broker connection does not depend on anything REST says, so it opens meanwhile.
     let early = {
         let settings = settings.clone();

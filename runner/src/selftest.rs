@@ -27,6 +27,7 @@ pub async fn run(config_path: Option<&Path>, registry: Registry) -> u8 {
         Ok(config) => config,
         Err(error) => return report_fail("config", &error.to_string(), 1),
     };
+    crate::config_loaded(&config);
     let settings = match ResilientSettings::from_app_config(&config) {
         Ok(settings) => settings,
         Err(error) => return report_fail("config", &error.to_string(), 1),

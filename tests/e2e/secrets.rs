@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use misp_sim::{ForcedBody, ForcedResponse};
+use misp_sim::{ForcedBody, ForcedResponse, MispSim, SimOptions};
 use serde_json::{Value, json};
 
 use crate::support::{Harness, Runner, RunnerOptions, URLSCAN_KEY, runner_binary};
@@ -358,6 +358,109 @@ async fn no_secret_reaches_logs_replies_or_command_output_at_trace_level() {
 
 /// The harness's `app.config` for a runner, logging at trace, with a 2 s MISP timeout, then
 /// `edit`ed.
+/// In App Host, `$NAME` values come from `/etc/secrets/NAME`, JWE tokens that jwcrypto made
+/// (`tests/fixtures/app_host_secrets`); the runner decrypts them, works with them, never logs
+/// them and deletes the directory once read, as resilient does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_host_protected_secrets_are_decrypted_used_and_removed() {
+    const FIXTURE_MISP_KEY: &str = "Fixture0MispKey0Not0Real0000000000000000";
+    let harness = Harness::start().await;
+    let misp = MispSim::start(SimOptions {
+        key: Some(FIXTURE_MISP_KEY.to_string()),
+        ..SimOptions::default()
+    })
+    .await;
+    let secrets_dir = harness.dir.path().join("etc-secrets");
+    copy_dir(
+        &crate::support::repo_root().join("tests/fixtures/app_host_secrets"),
+        &secrets_dir,
+    );
+    let config = harness.write_config("app-host", &RunnerOptions::default());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text
+        .replace(
+            &format!("api_key_secret={}", soar_sim::rest::DEFAULT_API_KEY_SECRET),
+            "api_key_secret=$SOAR_API_SECRET",
+        )
+        .replace(
+            &format!("misp_url={}", harness.misp.url()),
+            &format!("misp_url={}", misp.url()),
+        )
+        .replace(
+            &format!("misp_key={}", harness.misp.key()),
+            "misp_key=${MISP_KEY}",
+        );
+    assert!(text.contains("$SOAR_API_SECRET") && text.contains("${MISP_KEY}"));
+    std::fs::write(&config, text).unwrap();
+
+    let runner = Runner::spawn_with_env(
+        &config,
+        &["run"],
+        harness.dir.path().join("app-host.log"),
+        &[
+            ("APP_HOST_CONTAINER", "1".as_ref()),
+            ("SOAR_SECRETS_DIR", secrets_dir.as_os_str()),
+            // Set but not used: the protected secret wins over the environment.
+            (
+                "MISP_KEY",
+                "EnvironmentKeyIsNotUsed00000000000000000".as_ref(),
+            ),
+        ],
+    );
+    runner.wait_for_log("has started successfully", WAIT);
+    let driver = harness.driver().await;
+    let id = driver
+        .invoke(
+            "fn_misp",
+            "misp_search_attribute",
+            json!({"misp_attribute_value": "app-host"}),
+        )
+        .await
+        .unwrap();
+    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    let last = replies.last().expect("a final reply");
+    assert_eq!(last.message_type, 0, "{:?}", last.body);
+    let requests = misp.requests();
+    let search = requests
+        .iter()
+        .find(|request| request.path == "/events/restSearch")
+        .expect("MISP was searched");
+    assert_eq!(
+        search.headers.get("authorization").map(String::as_str),
+        Some(FIXTURE_MISP_KEY),
+        "MISP was not asked with the decrypted key"
+    );
+    assert!(
+        harness.misp.requests().is_empty(),
+        "the harness's MISP was asked"
+    );
+    assert!(
+        !secrets_dir.exists(),
+        "the secrets directory is still there"
+    );
+    let log = runner.log();
+    assert!(
+        log.contains("removed the protected secrets once read"),
+        "{log}"
+    );
+    for secret in [FIXTURE_MISP_KEY, soar_sim::rest::DEFAULT_API_KEY_SECRET] {
+        assert!(!log.contains(secret), "a secret reached the log:\n{log}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from).expect("read the fixture directory") {
+        let entry = entry.expect("a directory entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a fixture");
+        }
+    }
+}
+
 fn trace_config(
     harness: &Harness,
     name: &str,

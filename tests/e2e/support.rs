@@ -278,6 +278,16 @@ pub struct Runner {
 
 impl Runner {
     pub fn spawn(config: &Path, args: &[&str], log_path: PathBuf) -> Runner {
+        Runner::spawn_with_env(config, args, log_path, &[])
+    }
+
+    /// [`Runner::spawn`] with these environment variables set for the runner.
+    pub fn spawn_with_env(
+        config: &Path,
+        args: &[&str],
+        log_path: PathBuf,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Runner {
         let log = std::fs::File::create(&log_path).expect("create the runner log");
         let child = Command::new(runner_binary())
             .arg("--config")
@@ -285,6 +295,8 @@ impl Runner {
             .args(args)
             .env_remove("RUST_LOG")
             .env_remove("APP_CONFIG_FILE")
+            .env_remove("APP_HOST_CONTAINER")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()

@@ -9,8 +9,9 @@
 //!
 //! An environment variable `SOAR__<SECTION>__<KEY>` (any case) replaces or adds a key; its
 //! value is taken literally. A value from the file that is `$NAME`, or that contains
-//! `${NAME}`, is taken from the environment variable `NAME` (resilient-circuits' protected
-//! secrets outside App Host).
+//! `${NAME}`, is resilient-circuits' protected secret `NAME`: in App Host the decrypted file
+//! `/etc/secrets/NAME` ([`crate::protected`]), else (or when that file is missing or cannot
+//! be decrypted) the environment variable `NAME`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,8 @@ use figment::providers::Env;
 use figment::value::magic::Tagged;
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
+
+use crate::protected::ProtectedSecrets;
 
 /// The prefix of the environment variables that override keys: `SOAR__<SECTION>__<KEY>`.
 pub const ENV_OVERRIDE_PREFIX: &str = "SOAR__";
@@ -33,6 +36,7 @@ pub struct AppConfig {
     origin: String,
     path: Option<PathBuf>,
     sections: BTreeMap<String, Section>,
+    notices: Vec<String>,
 }
 
 /// One `[section]` of `app.config`.
@@ -74,10 +78,9 @@ pub enum ConfigError {
     },
 }
 
-/// Warns when `path`, a file that may hold secrets, can be read by its group or by others.
+/// The warning for `path`, a file that may hold secrets, when its group or others can read it.
 ///
-/// Unix only; elsewhere, and when the file cannot be inspected, it says nothing. The warning
-/// is logged with `tracing::warn!` and also returned, for callers that print it themselves.
+/// Unix only; elsewhere, and when the file cannot be inspected, it says nothing.
 pub fn warn_if_world_readable(path: &Path) -> Option<String> {
     #[cfg(unix)]
     {
@@ -87,11 +90,6 @@ pub fn warn_if_world_readable(path: &Path) -> Option<String> {
         if mode & 0o044 == 0 {
             return None;
         }
-        tracing::warn!(
-            path = %path.display(),
-            mode = %format_args!("{mode:03o}"),
-            "the config file may hold secrets but is readable by other users; consider chmod 600"
-        );
         Some(format!(
             "{}: readable by other users (mode {mode:03o}) although it may hold secrets; consider chmod 600",
             path.display()
@@ -148,15 +146,25 @@ impl AppConfig {
                 error.utf8_error().valid_up_to()
             ),
         })?;
-        warn_if_world_readable(&path);
         let mut config = Self::parse(&text, &origin)?;
+        config.notices.extend(warn_if_world_readable(&path));
         config.path = Some(path);
         Ok(config)
     }
 
     /// Parses INI text; `origin` names it in errors. Environment overrides and `$NAME`
-    /// substitution are applied.
+    /// substitution are applied, with App Host's protected secrets when in App Host.
     pub fn parse(text: &str, origin: &str) -> Result<AppConfig, ConfigError> {
+        Self::parse_with(text, origin, &ProtectedSecrets::from_process())
+    }
+
+    /// [`AppConfig::parse`] with the protected secrets looked up in `secrets`.
+    pub fn parse_with(
+        text: &str,
+        origin: &str,
+        secrets: &ProtectedSecrets,
+    ) -> Result<AppConfig, ConfigError> {
+        let mut notices = Vec::new();
         let from_file = parse_ini(text, origin)?;
         let overrides = EnvOverrides::from_process(origin)?;
         let figment = Figment::from(IniProvider {
@@ -184,12 +192,21 @@ impl AppConfig {
                     .is_some_and(|metadata| metadata.name == INI_PROVIDER_NAME);
                 let value = tagged.into_inner();
                 let value = match written_in_file {
-                    true => substitute_secrets(&value).map_err(|problem| ConfigError::Invalid {
-                        origin: origin.to_string(),
-                        section: name.clone(),
-                        key: key.clone(),
-                        problem,
-                    })?,
+                    true => {
+                        let mut lookup = Lookup {
+                            secrets,
+                            notices: &mut notices,
+                            place: format!("{origin}: [{name}] {key}"),
+                        };
+                        substitute_secrets(&value, &mut lookup).map_err(|problem| {
+                            ConfigError::Invalid {
+                                origin: origin.to_string(),
+                                section: name.clone(),
+                                key: key.clone(),
+                                problem,
+                            }
+                        })?
+                    }
                     false => value,
                 };
                 values.insert(key, value);
@@ -205,6 +222,7 @@ impl AppConfig {
             origin: origin.to_string(),
             path: None,
             sections,
+            notices,
         })
     }
 
@@ -213,6 +231,12 @@ impl AppConfig {
     }
 
     /// The file this was loaded from; `None` when it was parsed from text.
+    /// Warnings found while loading, for the caller to log once logging is set up: a file
+    /// others can read, a protected secret that fell back to the environment.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
+    }
+
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
@@ -501,10 +525,18 @@ fn parse_ini(text: &str, origin: &str) -> Result<RawSections, ConfigError> {
     Ok(sections)
 }
 
+/// Where `$NAME` values come from while one key is substituted.
+struct Lookup<'a> {
+    secrets: &'a ProtectedSecrets,
+    notices: &'a mut Vec<String>,
+    /// `file: [section] key`, for notices.
+    place: String,
+}
+
 /// Applies resilient's protected-secret rule to a value written in the file: `${NAME}`
-/// anywhere, or a whole value `$NAME`, is the environment variable `NAME`. Any other `$` is
+/// anywhere, or a whole value `$NAME`, is the protected secret `NAME`. Any other `$` is
 /// literal. The error is the problem, to be put after the section and key.
-fn substitute_secrets(value: &str) -> Result<String, String> {
+fn substitute_secrets(value: &str, lookup: &mut Lookup<'_>) -> Result<String, String> {
     let trimmed = value.trim();
     // resilient looks `^NAME` and `^{NAME}` up in a PAM plugin (a keyring by default).
     let pam_name = trimmed
@@ -525,15 +557,42 @@ fn substitute_secrets(value: &str) -> Result<String, String> {
             let Some(end) = after.find('}') else {
                 return Err("has '${' without a closing '}'".to_string());
             };
-            substituted.push_str(&environment_secret(&after[..end])?);
+            substituted.push_str(&protected_secret(&after[..end], lookup)?);
             rest = &after[end + 1..];
         }
         substituted.push_str(rest);
         return Ok(substituted);
     }
     match trimmed.strip_prefix('$') {
-        Some(name) if is_variable_name(name) => environment_secret(name),
+        Some(name) if is_variable_name(name) => protected_secret(name, lookup),
         _ => Ok(value.to_string()),
+    }
+}
+
+/// The protected secret `name`: App Host's file for it when there is one and it decrypts,
+/// else the environment variable, as resilient falls back to it.
+fn protected_secret(name: &str, lookup: &mut Lookup<'_>) -> Result<String, String> {
+    if !is_variable_name(name) {
+        return environment_secret(name);
+    }
+    match lookup.secrets.lookup(name) {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(problem)) => match environment_secret(name) {
+            Ok(value) => {
+                lookup.notices.push(format!(
+                    "{}: the protected secret {problem}; the environment variable {name} is used instead",
+                    lookup.place
+                ));
+                Ok(value)
+            }
+            Err(_) => Err(format!(
+                "refers to the protected secret {name}, but {problem}, and the environment variable {name} is not set"
+            )),
+        },
+        None => environment_secret(name).map_err(|problem| match lookup.secrets.dir() {
+            Some(dir) => format!("{problem}, and {} has no file for it", dir.display()),
+            None => problem,
+        }),
     }
 }
 
@@ -853,6 +912,106 @@ mod tests {
                 parse_error("[resilient]\npassword = ${UNCLOSED\n"),
                 "test.config: [resilient] password has '${' without a closing '}'"
             );
+        });
+    }
+
+    /// The App Host fixtures: tokens made with jwcrypto, the library resilient uses.
+    fn app_host_secrets() -> ProtectedSecrets {
+        ProtectedSecrets::at(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/app_host_secrets"),
+        )
+    }
+
+    #[test]
+    fn app_host_secrets_are_decrypted_and_an_unusable_one_falls_back_to_the_environment() {
+        jailed(|jail| {
+            jail.set_env("WRONG_KEY", "from the environment");
+            jail.set_env("ONLY_IN_ENV", "env value");
+            let text = "[fn_misp]\n\
+                        misp_key = $MISP_KEY\n\
+                        embedded = user:${API_SECRET}@host\n\
+                        fallback = $WRONG_KEY\n\
+                        env_only = $ONLY_IN_ENV\n";
+            let config = AppConfig::parse_with(text, "test.config", &app_host_secrets())
+                .unwrap_or_else(|error| panic!("{error}"));
+            let get = |key| value(&config, "fn_misp", key);
+            assert_eq!(
+                get("misp_key").as_deref(),
+                Some("Fixture0MispKey0Not0Real0000000000000000")
+            );
+            assert_eq!(
+                get("embedded").as_deref(),
+                Some("user:p@ss w0rd;with#special=chars&ünïcode@host")
+            );
+            assert_eq!(get("fallback").as_deref(), Some("from the environment"));
+            assert_eq!(get("env_only").as_deref(), Some("env value"));
+            let [notice] = config.notices() else {
+                panic!("one notice expected: {:?}", config.notices());
+            };
+            assert!(
+                notice.starts_with("test.config: [fn_misp] fallback: the protected secret ")
+                    && notice.contains("WRONG_KEY does not decrypt with the key in .jwk/key.jwk")
+                    && notice.ends_with("the environment variable WRONG_KEY is used instead"),
+                "{notice}"
+            );
+            assert!(!notice.contains("from the environment"), "{notice}");
+        });
+    }
+
+    #[test]
+    fn app_host_secrets_that_are_missing_or_unusable_without_a_fallback_are_errors() {
+        jailed(|_| {
+            let error = |text: &str| {
+                AppConfig::parse_with(text, "test.config", &app_host_secrets())
+                    .unwrap_err()
+                    .to_string()
+            };
+            let wrong = error("[fn_misp]\nmisp_key = $WRONG_KEY\n");
+            assert!(
+                wrong.starts_with(
+                    "test.config: [fn_misp] misp_key refers to the protected secret WRONG_KEY, but "
+                ) && wrong.contains("WRONG_KEY does not decrypt")
+                    && wrong.ends_with("and the environment variable WRONG_KEY is not set"),
+                "{wrong}"
+            );
+            let empty = error("[fn_misp]\nmisp_key = $EMPTY\n");
+            assert!(empty.contains("EMPTY is empty"), "{empty}");
+            let absent = error("[fn_misp]\nmisp_key = ${ABSENT}\n");
+            assert!(
+                absent.starts_with("test.config: [fn_misp] misp_key refers to the environment variable ABSENT, which is not set, and ")
+                    && absent.ends_with("app_host_secrets has no file for it"),
+                "{absent}"
+            );
+        });
+    }
+
+    #[test]
+    fn app_host_is_read_from_app_host_container_and_soar_secrets_dir() {
+        let fixtures = app_host_secrets().dir().unwrap().to_path_buf();
+        jailed(|jail| {
+            jail.set_env("SOAR_SECRETS_DIR", fixtures.display());
+            let text = "[fn_misp]\nmisp_key = $MISP_KEY\n";
+            for (app_host, decrypted) in [
+                ("1", true),
+                ("Yes", true),
+                ("on", true),
+                ("0", false),
+                ("", false),
+            ] {
+                jail.set_env("APP_HOST_CONTAINER", app_host);
+                jail.set_env("MISP_KEY", "environment");
+                let config = parsed(text);
+                let expected = if decrypted {
+                    "Fixture0MispKey0Not0Real0000000000000000"
+                } else {
+                    "environment"
+                };
+                assert_eq!(
+                    value(&config, "fn_misp", "misp_key").as_deref(),
+                    Some(expected),
+                    "APP_HOST_CONTAINER={app_host:?}"
+                );
+            }
         });
     }
 
@@ -1179,6 +1338,17 @@ mod tests {
         );
         set_mode(0o644);
         assert!(warn_if_world_readable(&path).is_some());
+        // Loading hands the warning to the caller, who logs it once logging is set up.
+        let loaded = AppConfig::load(Some(&path)).expect("loads");
+        assert_eq!(loaded.notices().len(), 1, "{:?}", loaded.notices());
+        assert!(loaded.notices()[0].contains("mode 644"));
+        set_mode(0o600);
+        assert!(
+            AppConfig::load(Some(&path))
+                .expect("loads")
+                .notices()
+                .is_empty()
+        );
         assert_eq!(
             warn_if_world_readable(&directory.path().join("absent")),
             None

@@ -9,6 +9,7 @@ pub mod inputs;
 pub mod message;
 pub mod misp;
 pub mod payload;
+pub mod protected;
 pub mod registry;
 pub mod secret;
 pub mod tls;
