@@ -868,6 +868,11 @@ async fn text_logs_to_a_file_or_a_pipe_carry_no_colour_codes() {
         ..RunnerOptions::default()
     };
     let config = harness.write_config("text", &options);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod the config");
+    }
     let stderr_path = harness.dir.path().join("text.log");
     let runner = support::Runner::spawn(&config, &["run"], stderr_path.clone());
     runner.wait_for_log("has started successfully", Duration::from_secs(30));
@@ -892,6 +897,12 @@ async fn text_logs_to_a_file_or_a_pipe_carry_no_colour_codes() {
         );
         assert!(!text.contains('\u{1b}'), "colour codes in {name}:\n{text}");
     }
+    // Others can read the config; the warning is found while loading, before logging is
+    // set up, and must still be logged.
+    assert!(
+        stderr.contains("readable by other users (mode 644)"),
+        "no warning about the readable config:\n{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
