@@ -831,16 +831,7 @@ async fn logs_go_to_app_log_in_logdir_as_json_with_one_span_per_message() {
         harness.dir.path().join("json.log"),
     );
     runner.wait_for_log("has started successfully", Duration::from_secs(30));
-    let driver = harness.driver().await;
-    let id = driver
-        .invoke(
-            "fn_misp",
-            "misp_search_attribute",
-            json!({"misp_attribute_value": "logged"}),
-        )
-        .await
-        .unwrap();
-    driver.wait_final(&id, WAIT).await.unwrap();
+    let (id, _) = harness.search_once("logged").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let app_log = std::fs::read_to_string(logdir.join("app.log")).expect("app.log is written");
     let completed = app_log
@@ -876,16 +867,7 @@ async fn text_logs_to_a_file_or_a_pipe_carry_no_colour_codes() {
     let stderr_path = harness.dir.path().join("text.log");
     let runner = support::Runner::spawn(&config, &["run"], stderr_path.clone());
     runner.wait_for_log("has started successfully", Duration::from_secs(30));
-    let driver = harness.driver().await;
-    let id = driver
-        .invoke(
-            "fn_misp",
-            "misp_search_attribute",
-            json!({"misp_attribute_value": "plain"}),
-        )
-        .await
-        .unwrap();
-    driver.wait_final(&id, WAIT).await.unwrap();
+    let (_id, _) = harness.search_once("plain").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let app_log = std::fs::read_to_string(logdir.join("app.log")).expect("app.log is written");
     let stderr = std::fs::read_to_string(&stderr_path).expect("stderr was captured");

@@ -408,16 +408,7 @@ async fn app_host_protected_secrets_are_decrypted_used_and_removed() {
         ],
     );
     runner.wait_for_log("has started successfully", WAIT);
-    let driver = harness.driver().await;
-    let id = driver
-        .invoke(
-            "fn_misp",
-            "misp_search_attribute",
-            json!({"misp_attribute_value": "app-host"}),
-        )
-        .await
-        .unwrap();
-    let replies = driver.wait_final(&id, WAIT).await.unwrap();
+    let (_, replies) = harness.search_once("app-host").await;
     let last = replies.last().expect("a final reply");
     assert_eq!(last.message_type, 0, "{:?}", last.body);
     let requests = misp.requests();

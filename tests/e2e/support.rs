@@ -253,6 +253,25 @@ impl Harness {
         runner
     }
 
+    /// Connects a driver, calls `misp_search_attribute` for `value` once and waits for the
+    /// final reply; returns the correlation id and every reply in order.
+    pub async fn search_once(&self, value: &str) -> (String, Vec<soar_sim::Reply>) {
+        let driver = self.driver().await;
+        let id = driver
+            .invoke(
+                "fn_misp",
+                "misp_search_attribute",
+                serde_json::json!({ "misp_attribute_value": value }),
+            )
+            .await
+            .expect("the driver publishes");
+        let replies = driver
+            .wait_final(&id, Duration::from_secs(60))
+            .await
+            .expect("a final reply");
+        (id, replies)
+    }
+
     pub async fn driver(&self) -> Driver {
         Driver::connect(DriverOptions {
             host: "localhost".into(),
