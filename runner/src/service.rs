@@ -338,10 +338,9 @@ impl Shared {
             }
         };
         drop(permit);
-        // All progress goes out before the final reply; the forwarder ends once every
-        // sender of the channel is gone, including the one the error paths never used.
+        // The forwarder ends once every sender of the channel is gone, including the one the
+        // error paths never used.
         drop(progress_tx);
-        let _ = forwarder.await;
         match &outcome {
             Outcome::Completed(_) => tracing::info!(
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -359,17 +358,27 @@ impl Shared {
         let (reply, ack) = lock(&self.record).finish(&delivery.message_id, reply);
         let (epoch, sender) = self.current_link();
         let Some(sender) = sender else {
+            let _ = forwarder.await;
             tracing::warn!("no broker connection; the reply is kept and sent after reconnecting");
             lock(&self.record).delivered(&delivery.message_id, false);
             return;
         };
-        // resilient-circuits acks first, then sends the final reply (soar_protocol §4.6).
-        if let Some((ack_epoch, ack)) = ack
-            && ack_epoch == epoch
-        {
-            let _ = sender.ack(&ack).await;
-        }
-        let sent = send_reply(&sender, &reply).await;
+        // resilient-circuits acks first, then sends the final reply (soar_protocol §4.6). The
+        // ACK is queued at once: it frees the broker's prefetch slot for the next message,
+        // and need not wait for the last progress messages to be written. The final reply
+        // does wait for them, so SOAR sees every progress message before the end.
+        let acked = async {
+            if let Some((ack_epoch, ack)) = ack
+                && ack_epoch == epoch
+            {
+                let _ = sender.ack(&ack).await;
+            }
+        };
+        let replied = async {
+            let _ = forwarder.await;
+            send_reply(&sender, &reply).await
+        };
+        let ((), sent) = tokio::join!(acked, replied);
         if !sent {
             tracing::warn!("the reply could not be sent; it is kept and sent after reconnecting");
         }
