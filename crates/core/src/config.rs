@@ -230,13 +230,13 @@ impl AppConfig {
         &self.origin
     }
 
-    /// The file this was loaded from; `None` when it was parsed from text.
     /// Warnings found while loading, for the caller to log once logging is set up: a file
     /// others can read, a protected secret that fell back to the environment.
     pub fn notices(&self) -> &[String] {
         &self.notices
     }
 
+    /// The file this was loaded from; `None` when it was parsed from text.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
