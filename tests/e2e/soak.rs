@@ -179,6 +179,11 @@ async fn soak_with_faults_answers_everything_once_and_leaks_nothing() {
     // with the same body.
     let log = runner.log();
     let unconfirmed = crate::support::unconfirmed_replies(&log);
+    // The driver publishes again when a broker restart swallowed its publish receipt. If the
+    // broker had stored the first copy, the queue holds two messages with their own message
+    // ids, and both are run: the runner cannot tell them apart, and SOAR does not do this.
+    // Those ids may have two final replies, which may differ.
+    let republished = driver.republished();
     let finals = driver.final_replies();
     let mut per_id: HashMap<&str, usize> = HashMap::new();
     for id in &finals {
@@ -191,13 +196,13 @@ async fn soak_with_faults_answers_everything_once_and_leaks_nothing() {
         .collect();
     let unexplained: Vec<&&str> = twice
         .iter()
-        .filter(|id| !unconfirmed.contains(**id))
+        .filter(|id| !unconfirmed.contains(**id) && !republished.contains(**id))
         .collect();
     assert!(
         unexplained.is_empty(),
         "messages with more than one final reply although the first was confirmed: {unexplained:?}"
     );
-    for id in &twice {
+    for id in twice.iter().filter(|id| !republished.contains(**id)) {
         let bodies = crate::support::final_bodies(&driver, id);
         assert!(
             bodies.windows(2).all(|pair| pair[0] == pair[1]),
@@ -248,16 +253,28 @@ async fn soak_with_faults_answers_everything_once_and_leaks_nothing() {
             *created.entry(info.to_string()).or_default() += 1;
         }
     }
-    let ran_twice: Vec<_> = created.iter().filter(|(_, count)| **count > 1).collect();
+    let published_twice: std::collections::HashSet<&str> = sent
+        .iter()
+        .filter(|(id, _)| republished.contains(id))
+        .filter_map(|(_, kind)| match kind {
+            Kind::Create(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let ran_twice: Vec<_> = created
+        .iter()
+        .filter(|(name, count)| **count > 1 && !published_twice.contains(name.as_str()))
+        .collect();
     assert!(ran_twice.is_empty(), "events created twice: {ran_twice:?}");
     for (id, kind) in &sent {
         if let Kind::Create(name) = kind
             && outcomes[id].message_type == 0
         {
-            assert_eq!(
-                created.get(name),
-                Some(&1),
-                "'{name}' was reported created, so MISP must hold it once"
+            let allowed = if republished.contains(id) { 2 } else { 1 };
+            let count = created.get(name).copied().unwrap_or(0);
+            assert!(
+                (1..=allowed).contains(&count),
+                "'{name}' was reported created, so MISP must hold it once (twice if published twice), not {count} times"
             );
         }
     }
@@ -278,13 +295,14 @@ async fn soak_with_faults_answers_everything_once_and_leaks_nothing() {
         "soak figures: {published} messages in {seconds} s ({creates} creates, {bad} bad); \
          {completed} completed, {failed} failed by faults, {} MISP requests; \
          {} redeliveries settled without running; {} replies unconfirmed by the broker \
-         and re-sent, {} of them received twice; \
+         and re-sent, {} of them received twice; {} published twice by the driver; \
          RSS {} KiB after warm-up, {} KiB at the end ({:+.1} %); \
          fds {} -> {}; threads {} -> {}",
         harness.misp.request_count(),
         runner.count_in_log("it is not run twice") + runner.count_in_log("acking it again"),
         unconfirmed.len(),
         twice.len(),
+        republished.len(),
         warm.rss_kib,
         end.rss_kib,
         (end.rss_kib as f64 / warm.rss_kib as f64 - 1.0) * 100.0,
