@@ -541,18 +541,13 @@ async fn a_hanging_misp_gives_a_timeout_reply_within_the_configured_time() {
     );
 
     // The one worker is free again.
-    let id = driver
-        .invoke(
-            "fn_misp",
-            "misp_create_event",
-            json!({"misp_event_name": "after the hang"}),
-        )
-        .await
-        .expect("the driver publishes");
-    let replies = driver
-        .wait_final(&id, Duration::from_secs(10))
-        .await
-        .expect("a final reply");
+    let (_, replies) = crate::support::call_fn_misp(
+        &driver,
+        "misp_create_event",
+        json!({"misp_event_name": "after the hang"}),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(replies.last().map(|reply| reply.message_type), Some(0));
 }
 
@@ -563,14 +558,8 @@ async fn timed_call(
     inputs: Value,
 ) -> (soar_sim::Reply, Duration) {
     let started = Instant::now();
-    let id = driver
-        .invoke("fn_misp", function, inputs)
-        .await
-        .expect("the driver publishes");
-    let replies = driver
-        .wait_final(&id, Duration::from_secs(30))
-        .await
-        .expect("a final reply");
+    let (_, replies) =
+        crate::support::call_fn_misp(driver, function, inputs, Duration::from_secs(30)).await;
     let last = replies.last().expect("a reply").clone();
     (last, started.elapsed())
 }

@@ -257,19 +257,13 @@ impl Harness {
     /// final reply; returns the correlation id and every reply in order.
     pub async fn search_once(&self, value: &str) -> (String, Vec<soar_sim::Reply>) {
         let driver = self.driver().await;
-        let id = driver
-            .invoke(
-                "fn_misp",
-                "misp_search_attribute",
-                serde_json::json!({ "misp_attribute_value": value }),
-            )
-            .await
-            .expect("the driver publishes");
-        let replies = driver
-            .wait_final(&id, Duration::from_secs(60))
-            .await
-            .expect("a final reply");
-        (id, replies)
+        call_fn_misp(
+            &driver,
+            "misp_search_attribute",
+            serde_json::json!({ "misp_attribute_value": value }),
+            Duration::from_secs(60),
+        )
+        .await
     }
 
     pub async fn driver(&self) -> Driver {
@@ -287,6 +281,25 @@ impl Harness {
         .await
         .expect("the driver connects to the broker")
     }
+}
+
+/// Calls an fn_misp function through SOAR's queue and waits up to `timeout` for its final
+/// reply; returns the correlation id and every reply in order.
+pub async fn call_fn_misp(
+    driver: &Driver,
+    function: &str,
+    inputs: serde_json::Value,
+    timeout: Duration,
+) -> (String, Vec<soar_sim::Reply>) {
+    let id = driver
+        .invoke("fn_misp", function, inputs)
+        .await
+        .expect("the driver publishes");
+    let replies = driver
+        .wait_final(&id, timeout)
+        .await
+        .expect("a final reply");
+    (id, replies)
 }
 
 /// A `soar-runner` process whose stderr goes to a log file.

@@ -35,9 +35,11 @@ pub fn in_app_host() -> bool {
 }
 
 /// Where protected secrets are looked up, if anywhere.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ProtectedSecrets {
     dir: Option<PathBuf>,
+    /// The key's bytes or the problem with it, read at the first secret that needs it.
+    key: std::sync::OnceLock<Result<Vec<u8>, String>>,
 }
 
 impl ProtectedSecrets {
@@ -58,12 +60,16 @@ impl ProtectedSecrets {
     pub fn at(dir: impl Into<PathBuf>) -> ProtectedSecrets {
         ProtectedSecrets {
             dir: Some(dir.into()),
+            key: std::sync::OnceLock::new(),
         }
     }
 
     /// No protected secrets: every `$NAME` is an environment variable.
     pub fn none() -> ProtectedSecrets {
-        ProtectedSecrets { dir: None }
+        ProtectedSecrets {
+            dir: None,
+            key: std::sync::OnceLock::new(),
+        }
     }
 
     /// The directory looked in, if any.
@@ -80,7 +86,8 @@ impl ProtectedSecrets {
         if !path.is_file() {
             return None;
         }
-        Some(read_secret(&path, &dir.join(KEY_FILE)))
+        let key = self.key.get_or_init(|| read_key(&dir.join(KEY_FILE)));
+        Some(read_secret(&path, key.as_deref()))
     }
 
     /// Deletes the secrets directory, as resilient does once `app.config` has been read, so
@@ -93,7 +100,7 @@ impl ProtectedSecrets {
     }
 }
 
-fn read_secret(path: &Path, key_path: &Path) -> Result<String, String> {
+fn read_secret(path: &Path, key: Result<&[u8], &String>) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("{} cannot be read: {}", path.display(), io_problem(&error)))?;
     // resilient takes the first line and drops its line ending.
@@ -101,8 +108,8 @@ fn read_secret(path: &Path, key_path: &Path) -> Result<String, String> {
     if token.is_empty() {
         return Err(format!("{} is empty", path.display()));
     }
-    let key = read_key(key_path)?;
-    decrypt(token, &key).map_err(|problem| format!("{} {problem}", path.display()))
+    let key = key.map_err(String::clone)?;
+    decrypt(token, key).map_err(|problem| format!("{} {problem}", path.display()))
 }
 
 fn io_problem(error: &std::io::Error) -> String {
