@@ -1,12 +1,13 @@
 //! The load driver (SOAR's side: publish a burst of function messages, time every final
-//! reply) and the ceiling consumer (ack and one reply per message, no function logic).
+//! reply) and the ceiling consumer (ack and one reply per message, no function logic, at
+//! once or after a fixed hold).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use soar_stomp::{AckMode, ConnectOptions, StompReceiver, StompSender, TlsOptions};
+use soar_stomp::{AckMode, ConnectOptions, Frame, StompReceiver, StompSender, TlsOptions};
 use tokio::task::JoinHandle;
 
 use super::setup::Broker;
@@ -140,11 +141,14 @@ pub async fn burst(broker: &Broker, options: &BurstOptions) -> Result<BurstOutco
 }
 
 /// Starts the ceiling consumer on org `org_id`'s queue: over TLS like the subjects, acks,
-/// then sends one final reply per message, with `prefetch` messages in flight.
+/// then sends one final reply per message, with `prefetch` messages in flight. With a
+/// `hold`, each message waits that long before its ACK and reply, all of them at once, as
+/// a function that only waits on MISP would: the broker's own bound for that shape.
 pub async fn start_ceiling_consumer(
     broker: &Broker,
     org_id: u64,
     prefetch: usize,
+    hold: Duration,
 ) -> Result<CeilingConsumer> {
     let (sender, mut receiver) = open(broker, true).await?;
     let queue = format!("actions.{org_id}.{DESTINATION}");
@@ -162,27 +166,37 @@ pub async fn start_ceiling_consumer(
         .to_string();
     let task = tokio::spawn(async move {
         while let Ok(frame) = receiver.next_message().await {
-            if let Some(ack) = frame.header("ack")
-                && sender.ack(ack).await.is_err()
-            {
-                break;
-            }
-            let (Some(reply_to), correlation_id) =
-                (frame.header("reply-to"), frame.header("correlation-id"))
-            else {
+            if hold.is_zero() {
+                if answer(&sender, &frame, &reply).await.is_err() {
+                    break;
+                }
                 continue;
-            };
-            let headers = [("correlation-id", correlation_id.unwrap_or(""))];
-            if sender
-                .send(reply_to, &headers, reply.clone().into_bytes())
-                .await
-                .is_err()
-            {
-                break;
             }
+            let (sender, reply) = (sender.clone(), reply.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(hold).await;
+                let _ = answer(&sender, &frame, &reply).await;
+            });
         }
     });
     Ok(CeilingConsumer { task })
+}
+
+/// The ceiling consumer's answer to one message: its ACK, then one final reply.
+async fn answer(sender: &StompSender, frame: &Frame, reply: &str) -> Result<()> {
+    if let Some(ack) = frame.header("ack") {
+        sender.ack(ack).await?;
+    }
+    let (Some(reply_to), correlation_id) =
+        (frame.header("reply-to"), frame.header("correlation-id"))
+    else {
+        return Ok(());
+    };
+    let headers = [("correlation-id", correlation_id.unwrap_or(""))];
+    sender
+        .send(reply_to, &headers, reply.as_bytes().to_vec())
+        .await?;
+    Ok(())
 }
 
 /// The replies of one burst as they arrived.

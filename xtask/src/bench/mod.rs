@@ -29,13 +29,14 @@ use subjects::Subject;
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--only KEY,...]
   --quick   small bursts, finishes in about two minutes
-  --only    run only these scenarios and write no file; keys: ceiling, runner_instant,
-            runner_instant_same_burst, baseline_instant, runner_50ms_w25, runner_50ms_w100,
-            baseline_50ms_w25, startup";
+  --only    run only these scenarios and write no file; keys: ceiling, ceiling_50ms_w100,
+            runner_instant, runner_instant_same_burst, baseline_instant, runner_50ms_w25,
+            runner_50ms_w100, baseline_50ms_w25, startup";
 
 /// Every scenario key, in the order they run.
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "ceiling",
+    "ceiling_50ms_w100",
     "runner_instant",
     "runner_instant_same_burst",
     "baseline_instant",
@@ -54,6 +55,7 @@ struct Plan {
     quick: bool,
     /// Messages and runs per scenario.
     ceiling: (usize, usize),
+    ceiling_50ms_w100: (usize, usize),
     runner_instant: (usize, usize),
     runner_50ms_w25: (usize, usize),
     runner_50ms_w100: (usize, usize),
@@ -77,6 +79,7 @@ impl Plan {
         Plan {
             quick: false,
             ceiling: (20_000, 3),
+            ceiling_50ms_w100: (10_000, 3),
             runner_instant: (20_000, 3),
             runner_50ms_w25: (5_000, 3),
             runner_50ms_w100: (10_000, 3),
@@ -92,6 +95,7 @@ impl Plan {
         Plan {
             quick: true,
             ceiling: (2_000, 2),
+            ceiling_50ms_w100: (2_000, 2),
             runner_instant: (2_000, 2),
             runner_50ms_w25: (1_000, 2),
             runner_50ms_w100: (2_000, 2),
@@ -241,7 +245,11 @@ async fn run_plan(plan: Plan) -> Result<Report> {
 
     let mut scenarios = Vec::new();
     if plan.runs("ceiling") {
-        scenarios.push(bench.ceiling(plan.ceiling).await?);
+        scenarios.push(bench.ceiling("ceiling", 25, 0, plan.ceiling).await?);
+    }
+    if plan.runs("ceiling_50ms_w100") {
+        let sizes = plan.ceiling_50ms_w100;
+        scenarios.push(bench.ceiling("ceiling_50ms_w100", 100, 50, sizes).await?);
     }
     // The baseline's burst size is run again by the runner, so that latencies compare at
     // equal load.
@@ -329,24 +337,40 @@ impl Bench<'_> {
         self.next_org
     }
 
-    /// Scenario 1: the broker's round trip with a consumer that only acks and replies.
-    async fn ceiling(&mut self, (messages, runs): (usize, usize)) -> Result<ScenarioResult> {
+    /// Scenario 1: the broker's round trip with a consumer that only acks and replies,
+    /// `prefetch` messages in flight. With `hold_ms`, each message is held that long first:
+    /// the broker's bound for a function that waits on MISP, the yardstick for scenario 3.
+    async fn ceiling(
+        &mut self,
+        key: &'static str,
+        prefetch: usize,
+        hold_ms: u64,
+        (messages, runs): (usize, usize),
+    ) -> Result<ScenarioResult> {
+        let hold = Duration::from_millis(hold_ms);
         let mut figures = Vec::new();
         for run in 1..=runs {
             let org_id = self.next_org();
-            let consumer = load::start_ceiling_consumer(self.context.broker, org_id, 25).await?;
+            let consumer =
+                load::start_ceiling_consumer(self.context.broker, org_id, prefetch, hold).await?;
             tokio::time::sleep(Duration::from_millis(200)).await;
-            eprintln!("bench: ceiling, run {run}/{runs}: {messages} messages");
+            eprintln!("bench: {key}, run {run}/{runs}: {messages} messages");
             let measured = self.measured_burst(org_id, messages, None).await?;
             drop(consumer);
             figures.push(measured);
         }
+        let title = match hold_ms {
+            0 => "ceiling: minimal consumer (ack + 1 reply), TLS".to_string(),
+            ms => format!(
+                "ceiling: minimal consumer, {prefetch} in flight, each held {ms} ms, then ack + 1 reply, TLS"
+            ),
+        };
         Ok(ScenarioResult {
-            key: "ceiling",
-            title: "ceiling: minimal consumer (ack + 1 reply), TLS".to_string(),
+            key,
+            title,
             subject: None,
-            num_workers: 25,
-            misp_latency_ms: 0,
+            num_workers: prefetch,
+            misp_latency_ms: hold_ms,
             runs: figures,
         })
     }

@@ -32,7 +32,9 @@ pub struct ScenarioResult {
     pub title: String,
     /// `None` for the ceiling consumer.
     pub subject: Option<Subject>,
+    /// `num_workers`, or the ceiling consumer's prefetch window.
     pub num_workers: usize,
+    /// MISP's latency, or how long the ceiling consumer holds each message.
     pub misp_latency_ms: u64,
     pub runs: Vec<RunFigures>,
 }
@@ -343,6 +345,21 @@ impl Report {
                 value: of_bound("runner_50ms_w100"),
                 aim: Some(0.9),
             },
+            Ratio {
+                key: "ceiling_50ms_w100_of_bound",
+                description: "ceiling, 100 in flight, each held 50 ms: throughput / (100 / 50 ms)",
+                value: of_bound("ceiling_50ms_w100"),
+                aim: None,
+            },
+            Ratio {
+                key: "runner_50ms_w100_vs_held_ceiling",
+                description: "runner, MISP 50 ms, num_workers 100 / ceiling, 100 in flight, each held 50 ms",
+                value: divide(
+                    self.median("runner_50ms_w100", "throughput_per_s"),
+                    self.median("ceiling_50ms_w100", "throughput_per_s"),
+                ),
+                aim: None,
+            },
         ]
     }
 
@@ -605,6 +622,7 @@ mod tests {
                     50,
                     vec![run(450.0, 60.0)],
                 ),
+                scenario("ceiling_50ms_w100", None, 50, vec![run(480.0, 55.0)]),
             ],
             startup: StartupResult {
                 runner_ms: vec![40.0, 50.0],
@@ -632,6 +650,12 @@ mod tests {
         assert_eq!(find("runner_vs_ceiling").value, Some(0.25));
         assert_eq!(met(&find("runner_vs_ceiling")), Some(false));
         assert_eq!(find("runner_50ms_w25_of_bound").value, Some(0.9));
+        assert_eq!(find("ceiling_50ms_w100_of_bound").value, Some(0.96));
+        assert_eq!(
+            find("runner_50ms_w100_vs_held_ceiling").value,
+            None,
+            "no runner_50ms_w100 in this report"
+        );
         assert_eq!(find("startup_vs_baseline").value, Some(1600.0 / 45.0));
         // No same-burst runner scenario in this report: the ratio is unknown, not failed.
         assert_eq!(met(&find("p99_vs_baseline")), None);
