@@ -523,7 +523,7 @@ fn markdown(report: &Report) -> String {
     );
     text.push_str(&format!(
         "- Date: {}; mode: {}; whole run {:.0} s.\n- Machine: {} cores, {:.1} GiB, {}.\n\
-         - soar-runner {} (release build), resilient-circuits {} with PyMISP {}, ActiveMQ {} (non-persistent, STOMP over TLS for both subjects; TLS connector `{}`; JVM options `{}`).\n",
+         - soar-runner {} (dist build), resilient-circuits {} with PyMISP {}, ActiveMQ {} (non-persistent, STOMP over TLS for both subjects; TLS connector `{}`; JVM options `{}`).\n",
         report.date,
         if report.quick { "quick" } else { "full" },
         report.duration.as_secs_f64(),

@@ -97,21 +97,30 @@ impl Drop for Broker {
     }
 }
 
-/// `cargo build --release -p runner`; returns the path of `soar-runner`.
+/// `cargo build --profile dist -p runner`, the build users install; returns the path of
+/// `soar-runner`.
 pub fn build_runner(root: &Path, target_dir: &Path) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "runner", "--bin", "soar-runner"])
+        .args([
+            "build",
+            "--profile",
+            "dist",
+            "-p",
+            "runner",
+            "--bin",
+            "soar-runner",
+        ])
         .current_dir(root)
         .env("CARGO_TARGET_DIR", target_dir)
         .status()
-        .context("running cargo build --release -p runner")?;
+        .context("running cargo build --profile dist -p runner")?;
     if !status.success() {
-        bail!("building soar-runner in release mode failed ({status})");
+        bail!("building soar-runner with the dist profile failed ({status})");
     }
-    let binary = target_dir.join("release/soar-runner");
+    let binary = target_dir.join("dist/soar-runner");
     if !binary.exists() {
-        bail!("the release build left no {}", binary.display());
+        bail!("the dist build left no {}", binary.display());
     }
     Ok(binary)
 }
