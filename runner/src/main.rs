@@ -6,7 +6,6 @@ mod customize;
 mod dispatch;
 mod invoke;
 mod logging;
-mod plugins;
 mod record;
 mod selftest;
 mod service;
@@ -23,6 +22,9 @@ use soar_core::Registry;
 use soar_core::config::AppConfig;
 use soar_core::misp::{MispClient, MispConfig};
 use soar_core::protected::ProtectedSecrets;
+
+// Links every function crate, so that its `register_function!` runs.
+use soar_apps as _;
 
 use crate::dispatch::{Environment, Outcome};
 use crate::logging::LogFormat;
@@ -382,27 +384,38 @@ mod tests {
         assert_eq!(registry.destinations(), ["fn_misp", "urlscanio"]);
     }
 
-    /// Every crate under crates/ that registers a function must be linked and registered.
+    /// Every crate under crates/apps/<app>/ that registers a function must be linked and
+    /// registered.
     #[test]
     fn every_function_crate_is_linked() {
-        let crates_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&crates_dir)
-            .expect("the crates directory exists")
-            .filter_map(|entry| entry.ok())
-            .map(|entry| entry.file_name().to_string_lossy().into_owned())
-            .filter(|name| {
-                crates_dir.join(name).join("Cargo.toml").exists()
-                    && std::fs::read_to_string(crates_dir.join(name).join("src/lib.rs"))
-                        .map(|source| registers_a_function(&source))
-                        .unwrap_or(false)
-            })
-            .collect();
+        let apps_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/apps");
+        let mut on_disk: Vec<String> = Vec::new();
+        for app in std::fs::read_dir(&apps_dir)
+            .expect("crates/apps exists")
+            .flatten()
+        {
+            for member in std::fs::read_dir(app.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let registers = std::fs::read_to_string(member.path().join("src/lib.rs"))
+                    .map(|source| registers_a_function(&source))
+                    .unwrap_or(false);
+                if registers && member.path().join("Cargo.toml").exists() {
+                    on_disk.push(member.file_name().to_string_lossy().into_owned());
+                }
+            }
+        }
         on_disk.sort();
         let registry = Registry::from_inventory().expect("no duplicate function names");
         let registered: Vec<String> = registry.names().map(str::to_string).collect();
         assert_eq!(
             registered, on_disk,
-            "plugins.rs must name every function crate"
+            "crates/apps/linked/Cargo.toml must list every function crate"
         );
+        let mut linked: Vec<&str> = soar_apps::LINKED_CRATES.to_vec();
+        linked.sort_unstable();
+        assert_eq!(linked, on_disk, "the linked crates are the function crates");
     }
 }

@@ -43,7 +43,7 @@ pub fn functions_markdown(root: &Path, apps: &[App]) -> Result<String> {
          payload samples, so this file changes whenever they do.\n\n",
     );
     out.push_str("Errors any function can return when its inputs are wrong:\n\n");
-    for message in enum_error_messages(&root.join("crates/core/src"), "InputError") {
+    for message in enum_error_messages(&root.join("crates/platform/core/src"), "InputError") {
         let _ = writeln!(out, "- `{message}`");
     }
     out.push('\n');
@@ -63,12 +63,12 @@ fn app_section(out: &mut String, root: &Path, app: &App) -> Result<()> {
         config_section(root, app.name),
         app.name
     );
-    let app_crate = root.join("crates").join(app.name);
+    let app_crate = root.join("crates/apps").join(app.name).join("common");
     let shared = crate_messages(&app_crate);
     if !shared.status.is_empty() || !shared.errors.is_empty() {
         let _ = writeln!(
             out,
-            "Messages from the app's shared code (`crates/{}`), used by several of its functions:\n",
+            "Messages from the app's shared code (`crates/apps/{}/common`), used by several of its functions:\n",
             app.name
         );
         message_list(out, "Status", &shared.status);
@@ -77,7 +77,7 @@ fn app_section(out: &mut String, root: &Path, app: &App) -> Result<()> {
     if app.name == "fn_misp" {
         // The MISP client lives in soar-core; only apps that talk to MISP return its errors.
         out.push_str("Errors of MISP calls, with MISP's own message:\n\n");
-        for message in enum_error_messages(&root.join("crates/core/src"), "MispError") {
+        for message in enum_error_messages(&root.join("crates/platform/core/src"), "MispError") {
             let _ = writeln!(out, "- `{message}`");
         }
         out.push('\n');
@@ -165,7 +165,12 @@ fn function_section(
         Err(_) => out.push_str("No recorded example payload yet.\n\n"),
     }
 
-    let messages = crate_messages(&root.join("crates").join(definition.name));
+    let messages = crate_messages(
+        &root
+            .join("crates/apps")
+            .join(definition.app.name)
+            .join(definition.name),
+    );
     out.push_str("#### Messages\n\n");
     if messages.status.is_empty() && messages.errors.is_empty() {
         out.push_str("None of its own.\n\n");

@@ -12,15 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow};
 use soar_core::{AppInfo, FunctionDefinition, Registry};
 
-// Naming each function crate links it, so that its `register_function!` is collected; a
-// crate left out here would silently vanish from the export.
-use misp_create_attribute as _;
-use misp_create_event as _;
-use misp_create_sighting as _;
-use misp_create_tag as _;
-use misp_search_attribute as _;
-use misp_sighting_list as _;
-use urlscanio as _;
+// Links every function crate, so that its `register_function!` is collected.
+use soar_apps as _;
 
 /// Where the sources and exports of each app live, relative to the workspace root.
 pub const CUSTOMIZATIONS_DIR: &str = "customizations";

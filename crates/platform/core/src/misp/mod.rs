@@ -5,12 +5,13 @@ mod client;
 mod config;
 mod error;
 
-pub use client::{Endpoint, MispClient, RetryPolicy, read_answer};
+pub use client::{Endpoint, MispClient, Repeat, RetryPolicy, check_shape, read_answer};
 pub use config::{
     CertificateCheck, DEFAULT_RETRIES, DEFAULT_SEARCH_LIMIT, DEFAULT_TIMEOUT_SECONDS,
     KEY_PLACEHOLDER, MispConfig, SECTION, Secret,
 };
 pub use error::{MispError, RetryClass};
+pub use reqwest::Method;
 
 /// A new event for `POST /events/add`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -67,7 +67,7 @@ const MISP_VERSION: &str = "2.5.1";
 /// PyMISP's copy of `GET /attributes/describeTypes.json`: types, default categories, to_ids.
 static DESCRIBE_TYPES: LazyLock<Value> = LazyLock::new(|| {
     serde_json::from_str(include_str!(
-        "../../../tests/fixtures/misp/describeTypes.json"
+        "../../../../tests/fixtures/misp/describeTypes.json"
     ))
     .unwrap_or(Value::Null)
 });

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 /// The original fn_misp 3.0.2 customization export.
 pub const EXPORT_RES_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/fixtures/fn_misp/export.res"
+    "/../../../../tests/fixtures/fn_misp/export.res"
 );
 
 /// Records progress messages in the order a function sends them.

@@ -4,7 +4,7 @@
 use misp_sim::{MispSim, SimOptions};
 use serde_json::{Value, json};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/misp");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../tests/fixtures/misp");
 
 fn fixture(relative: &str) -> Value {
     let path = format!("{FIXTURES}/{relative}");

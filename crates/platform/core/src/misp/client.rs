@@ -77,7 +77,7 @@ pub enum Endpoint {
 
 /// Whether a request may be sent again after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Repeat {
+pub enum Repeat {
     /// Reads and searches: repeating cannot change anything.
     Safe,
     /// Creates: a lost answer does not mean MISP did not act.
@@ -345,6 +345,80 @@ impl MispClient {
             .await?;
         Endpoint::Me.check_shape(&answer)?;
         Ok(answer)
+    }
+
+    /// A request to an endpoint without a typed call here, for function crates: `segments`
+    /// is the path below MISP's base URL, each segment percent-encoded. A `Safe` request is
+    /// retried after transient failures; a `Never` one is sent once (see
+    /// [`MispClient::change_checked`] for changes that may be retried).
+    pub async fn request(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<Value, MispError> {
+        self.call(method, segments, body, repeat).await
+    }
+
+    /// Sends a change that must not be applied twice. After a failure that a repeat could
+    /// cure (connection, timeout, 502/503/504, 429), it first asks `already_done` whether MISP
+    /// applied the change anyway (the answer was lost, not the request): `Some(answer)` ends
+    /// with that answer, `None` sends the change again, up to `retries` more times.
+    pub async fn change_checked<Check, Checked>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&Value>,
+        already_done: Check,
+    ) -> Result<Value, MispError>
+    where
+        Check: Fn() -> Checked,
+        Checked: std::future::Future<Output = Result<Option<Value>, MispError>>,
+    {
+        let attempts = self.config.retries.saturating_add(1);
+        let mut attempt = 1;
+        let mut error = match self
+            .call(method.clone(), segments, body, Repeat::Never)
+            .await
+        {
+            Ok(answer) => return Ok(answer),
+            Err(error) => error,
+        };
+        loop {
+            if attempt >= attempts {
+                return Err(error);
+            }
+            let Some(delay) = self.delay_before_retry(&error, attempt) else {
+                return Err(error);
+            };
+            tracing::info!(
+                method = %method,
+                segments = ?segments,
+                attempt,
+                delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error = %error,
+                "checking whether MISP applied a change before sending it again"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            // A check that fails for a transient reason counts as an attempt, like the change.
+            match already_done().await {
+                Ok(Some(answer)) => return Ok(answer),
+                Ok(None) => {}
+                Err(check_error) => {
+                    error = check_error;
+                    continue;
+                }
+            }
+            error = match self
+                .call(method.clone(), segments, body, Repeat::Never)
+                .await
+            {
+                Ok(answer) => return Ok(answer),
+                Err(error) => error,
+            };
+        }
     }
 
     /// Sends a request, repeating it after transient failures when `repeat` allows.
@@ -824,8 +898,8 @@ struct Me {
 }
 
 /// Checks that `answer` has the fields the functions rely on, naming the JSON path that
-/// does not.
-fn check_shape<T: serde::de::DeserializeOwned>(
+/// does not; `path` is the endpoint's, for the message.
+pub fn check_shape<T: serde::de::DeserializeOwned>(
     path: &str,
     answer: &Value,
 ) -> Result<(), MispError> {

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const EXPORT: &str = include_str!("../../../../tests/fixtures/fn_misp/export.res");
+const EXPORT: &str = include_str!("../../../../../tests/fixtures/fn_misp/export.res");
 
 fn client() -> reqwest::Client {
     install_crypto_provider();

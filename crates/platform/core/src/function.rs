@@ -108,6 +108,25 @@ impl InputType {
     }
 }
 
+impl SelectValue {
+    /// A choice that is not the default.
+    pub const fn new(label: &'static str, value: i64, uuid: &'static str) -> SelectValue {
+        SelectValue {
+            label,
+            value,
+            default: false,
+            uuid,
+        }
+    }
+
+    pub const fn as_default(self) -> SelectValue {
+        SelectValue {
+            default: true,
+            ..self
+        }
+    }
+}
+
 impl FunctionDefinition {
     pub fn input(&self, name: &str) -> Option<&'static InputField> {
         self.inputs.iter().find(|field| field.name == name)
@@ -115,6 +134,66 @@ impl FunctionDefinition {
 }
 
 impl InputField {
+    /// A field of `input_type`, optional, without tooltip or placeholder. The builders below
+    /// are `const`, so a definition stays one `static`:
+    /// `InputField::new("misp_event_id", InputType::Number, "<uuid>").required().tooltip("…")`.
+    pub const fn new(name: &'static str, input_type: InputType, uuid: &'static str) -> InputField {
+        InputField {
+            name,
+            input_type,
+            required: false,
+            tooltip: "",
+            placeholder: "",
+            values: &[],
+            uuid,
+        }
+    }
+
+    pub const fn text(name: &'static str, uuid: &'static str) -> InputField {
+        InputField::new(name, InputType::Text, uuid)
+    }
+
+    pub const fn number(name: &'static str, uuid: &'static str) -> InputField {
+        InputField::new(name, InputType::Number, uuid)
+    }
+
+    pub const fn boolean(name: &'static str, uuid: &'static str) -> InputField {
+        InputField::new(name, InputType::Boolean, uuid)
+    }
+
+    pub const fn textarea(name: &'static str, uuid: &'static str) -> InputField {
+        InputField::new(name, InputType::Textarea, uuid)
+    }
+
+    pub const fn select(
+        name: &'static str,
+        uuid: &'static str,
+        values: &'static [SelectValue],
+    ) -> InputField {
+        InputField {
+            values,
+            ..InputField::new(name, InputType::Select, uuid)
+        }
+    }
+
+    pub const fn required(self) -> InputField {
+        InputField {
+            required: true,
+            ..self
+        }
+    }
+
+    pub const fn tooltip(self, tooltip: &'static str) -> InputField {
+        InputField { tooltip, ..self }
+    }
+
+    pub const fn placeholder(self, placeholder: &'static str) -> InputField {
+        InputField {
+            placeholder,
+            ..self
+        }
+    }
+
     /// Finds a select value by its label, ignoring case.
     pub fn value_by_label(&self, label: &str) -> Option<&'static SelectValue> {
         self.values

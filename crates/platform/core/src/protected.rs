@@ -229,7 +229,7 @@ mod tests {
     /// Tokens and key made with jwcrypto 1.6.1, the library resilient decrypts with
     /// (`tests/fixtures/app_host_secrets/README.md`).
     fn fixtures() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/app_host_secrets")
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/app_host_secrets")
     }
 
     fn key() -> Vec<u8> {

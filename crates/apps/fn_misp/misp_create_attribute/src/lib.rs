@@ -171,7 +171,7 @@ mod tests {
     fn type_list_is_describe_types() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/misp/describeTypes.json"
+            "/../../../../tests/fixtures/misp/describeTypes.json"
         );
         let text = std::fs::read_to_string(path).expect("the describeTypes fixture is readable");
         let describe: Value = serde_json::from_str(&text).expect("describeTypes is JSON");

@@ -666,7 +666,7 @@ mod tests {
 
     use figment::Jail;
 
-    const SAMPLE: &str = include_str!("../../../tests/fixtures/fn_misp/app.config.sample");
+    const SAMPLE: &str = include_str!("../../../../tests/fixtures/fn_misp/app.config.sample");
 
     /// Runs `test` with the environment and working directory restored afterwards; every test
     /// that reads the environment goes through here so that they do not race.
@@ -918,7 +918,7 @@ mod tests {
     /// The App Host fixtures: tokens made with jwcrypto, the library resilient uses.
     fn app_host_secrets() -> ProtectedSecrets {
         ProtectedSecrets::at(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/app_host_secrets"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../tests/fixtures/app_host_secrets"),
         )
     }
 
