@@ -1,9 +1,12 @@
 //! End-to-end tests: `soar-runner` started as a user would, against a real ActiveMQ over
 //! TLS, `soar-sim` (SOAR's REST API and its function messages) and `misp-sim`.
 
+mod attributes_change;
+mod events_read;
 mod secrets;
 mod soak;
 mod support;
+mod tags_publish;
 
 use std::collections::HashSet;
 use std::time::Duration;

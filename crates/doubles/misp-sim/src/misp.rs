@@ -11,6 +11,11 @@ use serde_json::{Map, Value, json};
 
 use crate::{ForcedBody, ForcedResponse, ORG_NAME, RecordedRequest, RolePermissions};
 
+// Endpoints of the functions beyond the original six, one module per group.
+mod attributes_change;
+mod events_read;
+mod tags_publish;
+
 /// An answer before it becomes an HTTP response.
 #[derive(Debug)]
 pub(crate) struct Reply {

@@ -14,6 +14,13 @@ pub const KNOWN_FUNCTIONS: &[(&str, &str)] = &[
     ("misp_create_tag", "fn_misp"),
     ("misp_search_attribute", "fn_misp"),
     ("misp_sighting_list", "fn_misp"),
+    ("misp_get_event", "fn_misp"),
+    ("misp_search_events", "fn_misp"),
+    ("misp_remove_tag", "fn_misp"),
+    ("misp_publish_event", "fn_misp"),
+    ("misp_update_attribute", "fn_misp"),
+    ("misp_delete_attribute", "fn_misp"),
+    ("misp_add_sighting", "fn_misp"),
     ("urlscanio", "urlscanio"),
 ];
 

@@ -5,8 +5,10 @@ use serde_json::{Value, json};
 use soar_core::misp::{MispClient, MispError};
 use soar_core::{
     AppInfo, FunctionContext, FunctionError, FunctionOutput, InputError, InputField, InputType,
-    Inputs,
+    Inputs, SelectValue,
 };
+
+pub mod attribute;
 
 #[cfg(feature = "test_support")]
 pub mod test_support;
@@ -45,6 +47,109 @@ pub static MISP_ATTRIBUTE_VALUE: InputField = InputField {
     values: &[],
     uuid: "bde8e83c-060d-4c5a-928d-d999a97cfda0",
 };
+
+/// `__function/misp_event_uuid`: an event by UUID, where a function takes an id or a UUID.
+pub static MISP_EVENT_UUID: InputField =
+    InputField::text("misp_event_uuid", "518e5d33-b993-4794-a531-0c0d9115a91c")
+        .tooltip("The MISP event's UUID; used when misp_event_id is not given");
+
+/// `__function/misp_attribute_id`: an attribute by its numeric id.
+pub static MISP_ATTRIBUTE_ID: InputField =
+    InputField::number("misp_attribute_id", "a7521708-be66-4b03-ab5f-8775505425b9")
+        .tooltip("The MISP attribute's numeric ID");
+
+/// `__function/misp_attribute_uuid`: an attribute by UUID.
+pub static MISP_ATTRIBUTE_UUID: InputField = InputField::text(
+    "misp_attribute_uuid",
+    "369078ac-a23f-4138-8850-6305e77f188f",
+)
+.tooltip("The MISP attribute's UUID");
+
+/// `__function/misp_tag_type`, the original create_tag's choice between an event and an
+/// attribute (values and UUIDs as its export has them).
+pub static MISP_TAG_TYPE: InputField = InputField::select(
+    "misp_tag_type",
+    "a201dc94-d7f0-4b09-9e9e-7c4ba5a7a5da",
+    &[
+        SelectValue::new("Event", 3963, "56caee47-eded-45b5-b2dd-ce4c5a7dd1ae").as_default(),
+        SelectValue::new("Attribute", 3964, "05c7115d-cf34-4da2-b04c-857394325938"),
+    ],
+);
+
+/// `__function/misp_tag_name`, as the original create_tag has it.
+pub static MISP_TAG_NAME: InputField =
+    InputField::text("misp_tag_name", "6fdb895f-e66f-47e8-958c-3c7227218f0d");
+
+/// `__function/misp_category`: MISP's attribute categories (describeTypes), a closed list.
+pub static MISP_CATEGORY: InputField = InputField::select(
+    "misp_category",
+    "77309bc6-4c03-43a6-a795-a283f4ee4cab",
+    MISP_CATEGORIES,
+)
+.tooltip("MISP attribute category");
+
+static MISP_CATEGORIES: &[SelectValue] = &[
+    SelectValue::new(
+        "Internal reference",
+        5001,
+        "ce268ea0-6f0a-4cd7-a446-19ee321da147",
+    ),
+    SelectValue::new(
+        "Targeting data",
+        5002,
+        "82ca9de5-e0ae-4a84-a2e5-d5c337734dd4",
+    ),
+    SelectValue::new(
+        "Antivirus detection",
+        5003,
+        "a2c3d34e-5b02-45d8-b671-25266d5e3c42",
+    ),
+    SelectValue::new(
+        "Payload delivery",
+        5004,
+        "c3445e62-62f4-47ec-a168-71ac64d4d1b8",
+    ),
+    SelectValue::new(
+        "Artifacts dropped",
+        5005,
+        "ac4a7bb6-e8b1-4f74-8c07-208159ed557e",
+    ),
+    SelectValue::new(
+        "Payload installation",
+        5006,
+        "72374c76-adf7-44a6-9e21-45cf0a5c16a9",
+    ),
+    SelectValue::new(
+        "Persistence mechanism",
+        5007,
+        "918d134c-732f-4e64-8580-0674262c04cc",
+    ),
+    SelectValue::new(
+        "Network activity",
+        5008,
+        "497925ff-5334-435e-b68d-9156bae7fa89",
+    ),
+    SelectValue::new("Payload type", 5009, "41fad39a-b8d3-4fde-b9b5-1f68b9c75a41"),
+    SelectValue::new("Attribution", 5010, "2fcbc721-9e49-4734-a6fc-dd34646249ad"),
+    SelectValue::new(
+        "External analysis",
+        5011,
+        "af1c54b1-74bf-4b8c-b42c-19b52ff2f936",
+    ),
+    SelectValue::new(
+        "Financial fraud",
+        5012,
+        "acdee8b0-5a26-45c7-bf91-5f4284619017",
+    ),
+    SelectValue::new("Support Tool", 5013, "693f1375-29cc-4eba-840b-42c444cb540c"),
+    SelectValue::new(
+        "Social network",
+        5014,
+        "28d828c4-8082-427e-bc92-002e6ebc1310",
+    ),
+    SelectValue::new("Person", 5015, "fcb1c38b-df26-4ca6-beff-e90dc67799b6"),
+    SelectValue::new("Other", 5016, "5d7b9ae4-58ae-4749-81fa-36438e52dbd1"),
+];
 
 /// Sends the opening progress message and hands out the shared client, as the original's
 /// "Setting up connection to MISP" step did.

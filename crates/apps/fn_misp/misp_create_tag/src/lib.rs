@@ -1,12 +1,14 @@
 //! The `misp_create_tag` function: attaches a tag (`tlp:white`, an ATT&CK technique, a threat
 //! actor…) to a MISP event or to one of its attributes.
 
-use fn_misp::{APP, DESTINATION, MISP_ATTRIBUTE_VALUE, MISP_EVENT_ID};
+use fn_misp::{
+    APP, DESTINATION, MISP_ATTRIBUTE_VALUE, MISP_EVENT_ID, MISP_TAG_NAME, MISP_TAG_TYPE,
+};
 use serde_json::{Value, json};
 use soar_core::misp::{MispClient, MispError};
 use soar_core::{
     Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, InputError,
-    InputField, InputType, Inputs, SelectValue,
+    Inputs,
 };
 
 /// Attaches a tag (`POST /tags/attachTagToObject`) and returns MISP's answer.
@@ -37,39 +39,6 @@ pub enum TagTarget {
     Event,
     Attribute,
 }
-
-const MISP_TAG_TYPE: InputField = InputField {
-    name: "misp_tag_type",
-    input_type: InputType::Select,
-    required: false,
-    tooltip: "",
-    placeholder: "",
-    values: &[
-        SelectValue {
-            label: "Event",
-            value: 3963,
-            default: true,
-            uuid: "56caee47-eded-45b5-b2dd-ce4c5a7dd1ae",
-        },
-        SelectValue {
-            label: "Attribute",
-            value: 3964,
-            default: false,
-            uuid: "05c7115d-cf34-4da2-b04c-857394325938",
-        },
-    ],
-    uuid: "a201dc94-d7f0-4b09-9e9e-7c4ba5a7a5da",
-};
-
-const MISP_TAG_NAME: InputField = InputField {
-    name: "misp_tag_name",
-    input_type: InputType::Text,
-    required: false,
-    tooltip: "",
-    placeholder: "",
-    values: &[],
-    uuid: "6fdb895f-e66f-47e8-958c-3c7227218f0d",
-};
 
 /// The request the inputs describe, checked before MISP is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
