@@ -253,6 +253,12 @@ impl MispSim {
         self.shared.lock().drops += count;
     }
 
+    /// Acts on each of the next `count` requests (an add adds, a delete deletes), then closes
+    /// the connection without answering: the answer was lost, not the request.
+    pub fn lose_next_answers(&self, count: usize) {
+        self.shared.lock().losses += count;
+    }
+
     /// Never answers the next `count` requests (the connection stays open).
     pub fn hang_next(&self, count: usize) {
         self.shared.lock().hangs += count;

@@ -38,6 +38,8 @@ pub(crate) struct State {
     pub(crate) latency: Duration,
     pub(crate) forced: VecDeque<ForcedResponse>,
     pub(crate) drops: usize,
+    /// Requests to act on and then leave unanswered (the connection closed).
+    pub(crate) losses: usize,
     pub(crate) hangs: usize,
     pub(crate) next_sequence: u64,
     pub(crate) permissions: RolePermissions,
@@ -119,6 +121,7 @@ impl State {
             latency: Duration::ZERO,
             forced: VecDeque::new(),
             drops: 0,
+            losses: 0,
             hangs: 0,
             next_sequence: 0,
             permissions: RolePermissions::all(),

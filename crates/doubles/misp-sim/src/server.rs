@@ -162,6 +162,7 @@ async fn handle(
 
     enum Knob {
         Drop,
+        Lose,
         Hang,
         Forced(crate::ForcedResponse),
         None,
@@ -178,6 +179,9 @@ async fn handle(
         let knob = if state.drops > 0 {
             state.drops -= 1;
             Knob::Drop
+        } else if state.losses > 0 {
+            state.losses -= 1;
+            Knob::Lose
         } else if state.hangs > 0 {
             state.hangs -= 1;
             Knob::Hang
@@ -196,6 +200,18 @@ async fn handle(
             unreachable_response()
         }
         Knob::Hang => {
+            std::future::pending::<()>().await;
+            unreachable_response()
+        }
+        Knob::Lose => {
+            // MISP acts on the request; the answer is lost on the way back.
+            {
+                let mut state = shared.lock();
+                let (reply, known) =
+                    state.answer(&shared.key, &method, &uri, &headers, &body, &recorded.body);
+                state.finish(sequence, reply.status, known);
+            }
+            kill.0.notify_one();
             std::future::pending::<()>().await;
             unreachable_response()
         }
