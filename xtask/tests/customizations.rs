@@ -75,17 +75,47 @@ fn pick(object: &Value, keys: &[&str]) -> Value {
     )
 }
 
+/// The fn_misp functions beyond the original six, in name order.
+const NEW_FUNCTIONS: &[&str] = &[
+    "misp_add_sighting",
+    "misp_delete_attribute",
+    "misp_get_event",
+    "misp_publish_event",
+    "misp_remove_tag",
+    "misp_search_events",
+    "misp_update_attribute",
+];
+
 #[test]
 fn functions_match_the_original() {
     let generated = generated();
     let reference = reference();
     let generated_functions = by_name(&generated, "functions", "name");
     let reference_functions = by_name(&reference, "functions", "name");
-    assert_eq!(
-        generated_functions.keys().collect::<Vec<_>>(),
-        reference_functions.keys().collect::<Vec<_>>(),
-        "the same function names as the original"
+    let added: Vec<&str> = generated_functions
+        .keys()
+        .filter(|name| !reference_functions.contains_key(*name))
+        .map(String::as_str)
+        .collect();
+    let missing: Vec<&String> = reference_functions
+        .keys()
+        .filter(|name| !generated_functions.contains_key(*name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "original functions missing: {missing:?}"
     );
+    assert!(
+        added.iter().all(|name| NEW_FUNCTIONS.contains(name)),
+        "the functions beyond the original six: {added:?}"
+    );
+    let original_uuids: Vec<&Value> = reference_functions.values().map(|f| &f["uuid"]).collect();
+    for name in &added {
+        assert!(
+            !original_uuids.contains(&&generated_functions[*name]["uuid"]),
+            "new function {name} reuses an original UUID"
+        );
+    }
     let keys = [
         "name",
         "export_key",
@@ -126,11 +156,27 @@ fn input_fields_match_the_original() {
     let reference = reference();
     let generated_fields = by_name(&generated, "fields", "export_key");
     let reference_fields = by_name(&reference, "fields", "export_key");
-    assert_eq!(
-        generated_fields.keys().collect::<Vec<_>>(),
-        reference_fields.keys().collect::<Vec<_>>(),
-        "the same fields (function inputs, misp_event_id and the internal field)"
+    let missing: Vec<&String> = reference_fields
+        .keys()
+        .filter(|key| !generated_fields.contains_key(*key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "every original field (function inputs, misp_event_id, the internal field) is kept: {missing:?}"
     );
+    let original_uuids: Vec<&Value> = reference_fields.values().map(|f| &f["uuid"]).collect();
+    for (key, field) in &generated_fields {
+        if !reference_fields.contains_key(key) {
+            assert!(
+                key.starts_with("__function/"),
+                "only function inputs are added, not {key}"
+            );
+            assert!(
+                !original_uuids.contains(&&field["uuid"]),
+                "new field {key} reuses an original UUID"
+            );
+        }
+    }
     for (key, original) in reference_fields
         .iter()
         .filter(|(key, _)| key.starts_with("__function/"))
