@@ -282,6 +282,11 @@ impl State {
             (Some("attributes"), Some("describeTypes")) if get => {
                 ok(json!({"result": DESCRIBE_TYPES.get("result").cloned().unwrap_or(Value::Null)}))
             }
+            (Some("tags"), Some("removeTagFromObject"))
+            | (Some("events" | "attributes"), Some("removeTag"))
+            | (Some("events"), Some("publish" | "alert")) => {
+                self.answer_tags_publish(method, &segments, body, needs_json, path)
+            }
             (Some(controller), Some(action)) if is_known_action(controller, action) => {
                 error(405, "Method Not Allowed", path)
             }
