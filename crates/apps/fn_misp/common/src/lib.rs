@@ -9,6 +9,8 @@ use soar_core::{
 };
 
 pub mod attribute;
+pub mod event;
+pub mod tags;
 
 #[cfg(feature = "test_support")]
 pub mod test_support;
@@ -46,6 +48,18 @@ pub static MISP_ATTRIBUTE_VALUE: InputField = InputField {
     placeholder: "",
     values: &[],
     uuid: "bde8e83c-060d-4c5a-928d-d999a97cfda0",
+};
+
+/// `__function/misp_attribute_type`, as the original create_attribute has it (search_events
+/// filters by it too).
+pub static MISP_ATTRIBUTE_TYPE: InputField = InputField {
+    name: "misp_attribute_type",
+    input_type: InputType::Text,
+    required: false,
+    tooltip: "",
+    placeholder: "",
+    values: &[],
+    uuid: "d957c2b0-75fe-41b7-ac06-1ce0a7a7b251",
 };
 
 /// `__function/misp_event_uuid`: an event by UUID, where a function takes an id or a UUID.

@@ -1,10 +1,10 @@
 //! The `misp_create_attribute` function: adds an artifact's value to a MISP event.
 
-use fn_misp::{APP, DESTINATION, MISP_ATTRIBUTE_VALUE, MISP_EVENT_ID};
+use fn_misp::{APP, DESTINATION, MISP_ATTRIBUTE_TYPE, MISP_ATTRIBUTE_VALUE, MISP_EVENT_ID};
 use soar_core::misp::NewAttribute;
 use soar_core::{
     Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, InputError,
-    InputField, InputType, Inputs,
+    Inputs,
 };
 
 /// Adds an attribute to an event (`POST /attributes/add/{event uuid}`) and returns MISP's
@@ -27,16 +27,6 @@ soar_core::register_function!(MispCreateAttribute);
 
 /// The attribute types MISP knows: `types` of MISP's describeTypes, one per line.
 pub const MISP_TYPES: &str = include_str!("../data/misp_types.txt");
-
-const MISP_ATTRIBUTE_TYPE: InputField = InputField {
-    name: "misp_attribute_type",
-    input_type: InputType::Text,
-    required: false,
-    tooltip: "",
-    placeholder: "",
-    values: &[],
-    uuid: "d957c2b0-75fe-41b7-ac06-1ce0a7a7b251",
-};
 
 /// SOAR artifact types people put where a MISP type belongs, with the MISP types the
 /// original's example scripts mapped them to.

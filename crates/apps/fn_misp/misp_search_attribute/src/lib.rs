@@ -1,8 +1,7 @@
 //! The `misp_search_attribute` function: finds the MISP events that hold an artifact's value,
 //! with their tags, ATT&CK techniques and tags grouped by kind.
 
-pub mod tags;
-
+use fn_misp::tags;
 use fn_misp::{APP, DESTINATION, MISP_ATTRIBUTE_VALUE};
 use serde_json::{Value, json};
 use soar_core::{

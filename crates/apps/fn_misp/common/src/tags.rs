@@ -1,5 +1,5 @@
-//! Reading tags out of an events/restSearch answer: every tag name, the MITRE ATT&CK
-//! techniques among them, and the tags grouped by kind.
+//! Reading tags out of MISP events: every tag name, the MITRE ATT&CK techniques among them
+//! (and among galaxy clusters), and the tags grouped by kind.
 
 use std::collections::BTreeSet;
 
@@ -46,6 +46,55 @@ pub fn tag_names(events: &[Value]) -> BTreeSet<String> {
         }
     }
     names
+}
+
+/// The distinct techniques of one event (MISP's `Event` object, unwrapped): from the tags and
+/// galaxy clusters of the event and of its attributes, also those inside objects, sorted by id.
+pub fn event_attack_techniques(event: &Value) -> Vec<AttackTechnique> {
+    let mut techniques = BTreeSet::new();
+    let mut add_from = |holder: &Value| {
+        for tag in list(holder, "Tag") {
+            if let Some(technique) = tag
+                .get("name")
+                .and_then(Value::as_str)
+                .and_then(attack_technique)
+            {
+                techniques.insert(technique);
+            }
+        }
+        for galaxy in list(holder, "Galaxy") {
+            for cluster in list(galaxy, "GalaxyCluster") {
+                if let Some(technique) = cluster_attack_technique(cluster) {
+                    techniques.insert(technique);
+                }
+            }
+        }
+    };
+    add_from(event);
+    for attribute in list(event, "Attribute") {
+        add_from(attribute);
+    }
+    for object in list(event, "Object") {
+        for attribute in list(object, "Attribute") {
+            add_from(attribute);
+        }
+    }
+    techniques.into_iter().collect()
+}
+
+/// The technique a galaxy cluster (an element of MISP's `GalaxyCluster` list) stands for: read
+/// from its `tag_name`, else from its `type` and `value` the way the tag is written.
+pub fn cluster_attack_technique(cluster: &Value) -> Option<AttackTechnique> {
+    if let Some(technique) = cluster
+        .get("tag_name")
+        .and_then(Value::as_str)
+        .and_then(attack_technique)
+    {
+        return Some(technique);
+    }
+    let galaxy = cluster.get("type").and_then(Value::as_str)?;
+    let value = cluster.get("value").and_then(Value::as_str)?;
+    attack_technique(&format!("misp-galaxy:{galaxy}=\"{value}\""))
 }
 
 /// The kind of tag `name` is.
@@ -248,6 +297,30 @@ mod tests {
         ] {
             assert_eq!(attack_technique(tag), None, "{tag} names no technique");
         }
+    }
+
+    #[test]
+    fn event_techniques_come_from_tags_and_galaxy_clusters_at_every_level() {
+        let event = json!({
+            "Tag": [{"name": "misp-galaxy:mitre-attack-pattern=\"Phishing - T1566\""}, {"name": "tlp:white"}],
+            "Galaxy": [{"type": "mitre-attack-pattern", "GalaxyCluster": [
+                {"type": "mitre-attack-pattern", "value": "Phishing - T1566",
+                 "tag_name": "misp-galaxy:mitre-attack-pattern=\"Phishing - T1566\""},
+                {"type": "mitre-attack-pattern", "value": "PowerShell - T1059.001"},
+            ]}, {"type": "threat-actor", "GalaxyCluster": [
+                {"type": "threat-actor", "value": "Sofacy - T1234", "tag_name": "misp-galaxy:threat-actor=\"Sofacy - T1234\""},
+            ]}],
+            "Attribute": [{"Tag": [{"name": "misp-galaxy:mitre-attack-pattern=\"Bootkit - T1067\""}]}],
+            "Object": [{"Attribute": [{"Galaxy": [{"GalaxyCluster": [
+                {"tag_name": "misp-galaxy:mitre-attack-pattern=\"Rootkit - T1014\""},
+            ]}]}]}],
+        });
+        let ids: Vec<String> = event_attack_techniques(&event)
+            .into_iter()
+            .map(|technique| technique.id)
+            .collect();
+        assert_eq!(ids, vec!["T1014", "T1059.001", "T1067", "T1566"]);
+        assert!(event_attack_techniques(&json!({})).is_empty());
     }
 
     #[test]
