@@ -12,6 +12,8 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+
+use crate::quickack::QuickAckStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -448,6 +450,9 @@ async fn handshake(
         })?;
     // Frames are written whole; waiting to coalesce them only adds latency.
     let _ = tcp.set_nodelay(true);
+    // And what the broker sends is acknowledged at once: a broker with Nagle's algorithm on
+    // holds its next frame until then (see `quickack`).
+    let tcp = QuickAckStream::new(tcp);
     let transport: BoxedTransport = match tls_config {
         None => Box::new(tcp),
         Some((config, server_name)) => Box::new(

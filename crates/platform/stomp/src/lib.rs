@@ -69,6 +69,7 @@ mod codec;
 mod connection;
 mod error;
 mod frame;
+mod quickack;
 mod tls;
 
 pub use codec::{CodecError, StompCodec, StompItem};
