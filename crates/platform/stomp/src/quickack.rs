@@ -26,7 +26,8 @@ impl QuickAckStream {
         QuickAckStream { inner }
     }
 
-    pub fn get_ref(&self) -> &TcpStream {
+    #[cfg(test)]
+    fn get_ref(&self) -> &TcpStream {
         &self.inner
     }
 }
