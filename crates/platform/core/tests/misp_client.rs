@@ -387,6 +387,42 @@ async fn an_unknown_tag_without_tag_editor_is_a_save_fail_rejection() {
 }
 
 #[tokio::test]
+async fn a_counted_event_search_keeps_misps_result_count_across_a_retry() {
+    let sim = http_sim().await;
+    let page = |count: Option<&str>| ForcedResponse {
+        status: 200,
+        headers: count
+            .map(|count| vec![("X-Result-Count".to_string(), count.to_string())])
+            .unwrap_or_default(),
+        body: ForcedBody::Json(json!({"response": [{"Event": {"id": "7", "info": "seven"}}]})),
+    };
+    sim.fail_next(1, 503, None);
+    sim.force_next(1, page(Some("42")));
+    let counted = client_for(&sim)
+        .search_events_counted(json!({"value": "x", "limit": 1, "page": 3}))
+        .await
+        .expect("the retry answers");
+    assert_eq!(counted.result_count, Some(42));
+    assert_eq!(
+        counted.events,
+        json!([{"Event": {"id": "7", "info": "seven"}}])
+    );
+    let requests = sim.requests();
+    assert_eq!(requests.len(), 2, "one retry after the 503");
+    assert_eq!(
+        requests[1].body,
+        json!({"value": "x", "limit": 1, "page": 3, "returnFormat": "json"})
+    );
+
+    sim.force_next(1, page(None));
+    let counted = client_for(&sim)
+        .search_events_counted(json!({"value": "x"}))
+        .await
+        .expect("an answer without the header");
+    assert_eq!(counted.result_count, None);
+}
+
+#[tokio::test]
 async fn gateway_errors_are_retried_for_safe_requests() {
     let sim = http_sim().await;
     sim.fail_next(2, 502, None);

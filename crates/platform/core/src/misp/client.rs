@@ -75,6 +75,16 @@ pub enum Endpoint {
     Me,
 }
 
+/// An `events/restSearch` answer with MISP's count of the events the filters match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountedEvents {
+    /// The list of `{"Event": …}`, `{"response": …}` unwrapped.
+    pub events: Value,
+    /// MISP's `X-Result-Count` header: with `limit`, every match on every page; `None` when
+    /// the answer had none (an older MISP, or a proxy that drops headers).
+    pub result_count: Option<u64>,
+}
+
 /// Whether a request may be sent again after a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Repeat {
@@ -264,6 +274,25 @@ impl MispClient {
         Ok(answer)
     }
 
+    /// [`MispClient::search_events`], keeping MISP's count of every match, which a page of
+    /// results (`limit`, `page`) does not show.
+    pub async fn search_events_counted(&self, query: Value) -> Result<CountedEvents, MispError> {
+        let body = with_json_format(query);
+        let (events, headers) = self
+            .call_with_headers(
+                Method::POST,
+                &["events", "restSearch"],
+                Some(&body),
+                Repeat::Safe,
+            )
+            .await?;
+        Endpoint::SearchEvents.check_shape(&events)?;
+        Ok(CountedEvents {
+            events,
+            result_count: result_count(&headers),
+        })
+    }
+
     /// `POST /attributes/restSearch`; `{"Attribute": [...]}` with `response` unwrapped.
     pub async fn search_attributes(&self, query: Value) -> Result<Value, MispError> {
         let body = with_json_format(query);
@@ -429,6 +458,19 @@ impl MispClient {
         body: Option<&Value>,
         repeat: Repeat,
     ) -> Result<Value, MispError> {
+        self.call_with_headers(method, segments, body, repeat)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// [`MispClient::call`], also handing back the answer's headers.
+    async fn call_with_headers(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&Value>,
+        repeat: Repeat,
+    ) -> Result<(Value, HeaderMap), MispError> {
         let url = self.endpoint(segments);
         let path = url.path().to_string();
         let attempts = match repeat {
@@ -467,7 +509,7 @@ impl MispClient {
         path: &str,
         body: Option<&Value>,
         attempt: u32,
-    ) -> Result<Value, MispError> {
+    ) -> Result<(Value, HeaderMap), MispError> {
         let span = tracing::debug_span!(
             "misp_request",
             method = %method,
@@ -513,6 +555,7 @@ impl MispClient {
                     tracing::Span::current().record("status", status.as_u16());
                     tracing::debug!(status = status.as_u16(), elapsed_ms, "MISP answered");
                     self.interpret(method, path, status, &headers, &bytes)
+                        .map(|answer| (answer, headers))
                 }
                 Err(error) => {
                     let error = self.transport_error(method, path, &error);
@@ -972,6 +1015,14 @@ fn misp_message(body: &Value) -> Option<String> {
     Some(message)
 }
 
+/// MISP's `X-Result-Count`, when it is a number.
+fn result_count(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get("x-result-count")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+}
+
 /// `Retry-After` in seconds, else MISP's `X-Rate-Limit-Reset` (seconds until the reset).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     ["retry-after", "x-rate-limit-reset"]
@@ -1060,6 +1111,16 @@ mod tests {
             message.contains("A similar attribute already exists"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn the_result_count_is_read_when_it_is_a_number() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(result_count(&headers), None);
+        headers.insert("x-result-count", HeaderValue::from_static("many"));
+        assert_eq!(result_count(&headers), None);
+        headers.insert("x-result-count", HeaderValue::from_static(" 1234"));
+        assert_eq!(result_count(&headers), Some(1234));
     }
 
     #[test]

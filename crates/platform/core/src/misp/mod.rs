@@ -5,7 +5,9 @@ mod client;
 mod config;
 mod error;
 
-pub use client::{Endpoint, MispClient, Repeat, RetryPolicy, check_shape, read_answer};
+pub use client::{
+    CountedEvents, Endpoint, MispClient, Repeat, RetryPolicy, check_shape, read_answer,
+};
 pub use config::{
     CertificateCheck, DEFAULT_RETRIES, DEFAULT_SEARCH_LIMIT, DEFAULT_TIMEOUT_SECONDS,
     KEY_PLACEHOLDER, MispConfig, SECTION, Secret,
