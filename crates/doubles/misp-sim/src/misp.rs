@@ -184,6 +184,9 @@ impl State {
         let route = (segments.first().copied(), segments.get(1).copied());
         let argument = segments.get(2).copied();
         let needs_json = post && !raw_body.is_empty() && body.is_string();
+        if let Some(reply) = self.answer_attributes_change(method, &segments, body, path) {
+            return (reply, true);
+        }
         let reply = match route {
             (Some("events"), Some("add")) if post => {
                 if !permissions.add {
@@ -230,7 +233,7 @@ impl State {
                 } else if needs_json {
                     error(405, INVALID_JSON, path)
                 } else {
-                    self.add_sighting(body)
+                    self.add_sighting(argument, body)
                 }
             }
             (Some("sightings"), Some("listSightings")) if post => {
@@ -670,6 +673,7 @@ impl State {
         let include_event_tags = filters.get("includeEventTags").is_some_and(truthy);
         let include_context = filters.get("includeContext").is_some_and(truthy);
         let include_sightings = filters.get("includeSightings").is_some_and(truthy);
+        let deleted = attributes_change::DeletedFilter::from_filters(filters);
         let mut found = Vec::new();
         for event in &self.events {
             let event_id = event.get("id").map(value_text).unwrap_or_default();
@@ -692,7 +696,7 @@ impl State {
                 {
                     continue;
                 }
-                if !attribute_filter.matches(attribute) {
+                if !attribute_filter.matches(attribute) || !deleted.shows(attribute) {
                     continue;
                 }
                 let mut output = attribute.clone();
@@ -749,7 +753,7 @@ impl State {
         }
     }
 
-    fn add_sighting(&mut self, body: &Value) -> Reply {
+    fn add_sighting(&mut self, path_reference: Option<&str>, body: &Value) -> Reply {
         let request = unwrap_object(body.clone(), &["request", "Sighting"]);
         let soft_error = |reason: &str| {
             ok(json!({"message": format!("Could not add the Sighting. Reason: {reason}")}))
@@ -765,10 +769,14 @@ impl State {
         if let Some(value) = request.get("value") {
             values.push(value_text(value));
         }
-        let attribute_reference = request
-            .get("id")
-            .or_else(|| request.get("uuid"))
-            .map(value_text);
+        // An attribute in the path, else the body's uuid, else its id; values count only
+        // when no attribute is named.
+        let attribute_reference = path_reference.map(str::to_string).or_else(|| {
+            request
+                .get("uuid")
+                .or_else(|| request.get("id"))
+                .map(value_text)
+        });
         if values.is_empty() && attribute_reference.is_none() {
             return soft_error("No valid attributes found.");
         }
@@ -793,12 +801,13 @@ impl State {
             {
                 let attribute_id = attribute.get("id").map(value_text).unwrap_or_default();
                 let uuid = attribute.get("uuid").map(value_text).unwrap_or_default();
-                let by_reference = attribute_reference
-                    .as_ref()
-                    .is_some_and(|reference| *reference == attribute_id || *reference == uuid);
-                let by_value = values
-                    .iter()
-                    .any(|value| value_matches_exactly(attribute, value));
+                let by_reference = attribute_reference.as_ref().is_some_and(|reference| {
+                    *reference == attribute_id || reference.eq_ignore_ascii_case(&uuid)
+                });
+                let by_value = attribute_reference.is_none()
+                    && values
+                        .iter()
+                        .any(|value| value_matches_exactly(attribute, value));
                 if by_reference || by_value {
                     targets.push((attribute_id, event_id.clone()));
                 }
@@ -817,8 +826,18 @@ impl State {
             .get("timestamp")
             .and_then(int_like)
             .unwrap_or_else(now);
+        // Only the text "2" (MISP compares strictly) replaces the org's earlier expiration.
+        let replaces_expiration = request.get("type") == Some(&json!("2"));
         let mut last = Value::Null;
         for (attribute_id, event_id) in targets {
+            if replaces_expiration {
+                self.sightings.retain(|sighting| {
+                    sighting.get("attribute_id").map(value_text).as_deref()
+                        != Some(attribute_id.as_str())
+                        || sighting.get("type").map(value_text).as_deref() != Some("2")
+                        || sighting.get("org_id").map(value_text).as_deref() != Some("1")
+                });
+            }
             let id = self.next_sighting_id;
             self.next_sighting_id += 1;
             last = json!({
@@ -1205,6 +1224,7 @@ impl State {
     fn event_view(&self, event: &Value, with_sightings: bool) -> Value {
         let mut view = event.clone();
         if let Some(attributes) = view.get_mut("Attribute").and_then(Value::as_array_mut) {
+            attributes.retain(|attribute| !attributes_change::is_deleted(attribute));
             for attribute in attributes {
                 let sightings = if with_sightings {
                     self.attribute_sightings(attribute)

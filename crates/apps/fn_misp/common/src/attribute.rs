@@ -139,7 +139,9 @@ async fn view_attribute(
         .await
     {
         Ok(answer) => Ok(answer.get("Attribute").cloned()),
-        Err(MispError::NotFound { .. }) => Ok(None),
+        // MISP 2.5 answers an unknown or deleted attribute with 405 "Invalid attribute"
+        // (AttributesController::view), and a malformed reference with 404.
+        Err(MispError::NotFound { .. } | MispError::Rejected { status: 405, .. }) => Ok(None),
         Err(error) => Err(error.into()),
     }
 }
