@@ -62,6 +62,30 @@ pub static MISP_ATTRIBUTE_TYPE: InputField = InputField {
     uuid: "d957c2b0-75fe-41b7-ac06-1ce0a7a7b251",
 };
 
+/// `__function/misp_distribution`, the original create_event's field (moved here unchanged);
+/// also who sees an attribute in update_attribute.
+pub static MISP_DISTRIBUTION: InputField = InputField {
+    name: "misp_distribution",
+    input_type: InputType::Number,
+    required: false,
+    tooltip: "Organization only=0",
+    placeholder: "",
+    values: &[],
+    uuid: "347b5506-f5ae-4597-a918-e36e9fdfb79a",
+};
+
+/// `__function/misp_sighting`, the original create_sighting's value field (moved here
+/// unchanged); add_sighting sights the same value.
+pub static MISP_SIGHTING: InputField = InputField {
+    name: "misp_sighting",
+    input_type: InputType::Text,
+    required: false,
+    tooltip: "",
+    placeholder: "",
+    values: &[],
+    uuid: "2e9a8d2b-9fd1-4a42-a61e-45ce8213feb7",
+};
+
 /// `__function/misp_event_uuid`: an event by UUID, where a function takes an id or a UUID.
 pub static MISP_EVENT_UUID: InputField =
     InputField::text("misp_event_uuid", "518e5d33-b993-4794-a531-0c0d9115a91c")

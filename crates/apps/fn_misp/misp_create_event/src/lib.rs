@@ -1,6 +1,6 @@
 //! The `misp_create_event` function: creates a MISP event named after an incident.
 
-use fn_misp::{APP, DESTINATION};
+use fn_misp::{APP, DESTINATION, MISP_DISTRIBUTION};
 use soar_core::misp::NewEvent;
 use soar_core::{
     Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, InputField,
@@ -42,16 +42,6 @@ const MISP_EVENT_NAME: InputField = InputField {
     placeholder: "",
     values: &[],
     uuid: "cce1ad61-1368-4bbd-ba36-5a79bfdec88c",
-};
-
-const MISP_DISTRIBUTION: InputField = InputField {
-    name: "misp_distribution",
-    input_type: InputType::Number,
-    required: false,
-    tooltip: "Organization only=0",
-    placeholder: "",
-    values: &[],
-    uuid: "347b5506-f5ae-4597-a918-e36e9fdfb79a",
 };
 
 const MISP_ANALYSIS_LEVEL: InputField = InputField {

@@ -2,11 +2,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fn_misp::{APP, DESTINATION};
+use fn_misp::{APP, DESTINATION, MISP_SIGHTING};
 use soar_core::misp::NewSighting;
 use soar_core::{
-    Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, InputField,
-    InputType, Inputs,
+    Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, Inputs,
 };
 
 /// Adds a sighting to every attribute with the value (`POST /sightings/add`) and returns
@@ -29,16 +28,6 @@ soar_core::register_function!(MispCreateSighting);
 
 /// The sighting's `source`, as fn_misp 3.0.2 sent it.
 pub const SIGHTING_SOURCE: &str = "IBM QRadar SOAR";
-
-const MISP_SIGHTING: InputField = InputField {
-    name: "misp_sighting",
-    input_type: InputType::Text,
-    required: false,
-    tooltip: "",
-    placeholder: "",
-    values: &[],
-    uuid: "2e9a8d2b-9fd1-4a42-a61e-45ce8213feb7",
-};
 
 #[soar_core::async_trait]
 impl Function for MispCreateSighting {
