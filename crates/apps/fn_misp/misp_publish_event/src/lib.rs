@@ -1,12 +1,13 @@
 //! The `misp_publish_event` function: publishes a MISP event, optionally with MISP's e-mail
 //! alert; an event that is already published is left as it is and the result says so.
 
+use fn_misp::event::EventRef;
 use fn_misp::{APP, DESTINATION, MISP_EVENT_ID, MISP_EVENT_UUID};
 use serde_json::{Value, json};
 use soar_core::misp::{Method, MispClient, MispError};
 use soar_core::{
-    Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, InputError,
-    InputField, Inputs,
+    Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, InputField,
+    Inputs,
 };
 
 /// Publishes an event (`POST /events/publish/{id}`, or `/events/alert/{id}` with the alert).
@@ -29,13 +30,6 @@ pub static DEFINITION: FunctionDefinition = FunctionDefinition {
 };
 
 soar_core::register_function!(MispPublishEvent);
-
-/// The event the inputs name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum EventRef {
-    Id(i64),
-    Uuid(String),
-}
 
 /// The request the inputs describe, checked before MISP is called.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +65,7 @@ impl Function for MispPublishEvent {
         context.progress(format!("Reading {}", request.event.describe()));
         let event = read_event(client, &request.event)
             .await?
-            .ok_or_else(|| event_not_found(&request.event))?;
+            .ok_or_else(|| request.event.not_found())?;
         let before = EventState::of(&event);
         let Ok(event_id) = before.id.parse::<i64>() else {
             return Err(MispError::InvalidResponse {
@@ -130,7 +124,7 @@ impl Function for MispPublishEvent {
             .await
         {
             Ok(answer) => answer,
-            Err(MispError::NotFound { .. }) => return Err(event_not_found(&request.event)),
+            Err(MispError::NotFound { .. }) => return Err(request.event.not_found()),
             // A saveFail envelope: a blocking module refused, or the push to other servers
             // failed; MISP's body says which.
             Err(rejected @ MispError::Rejected { status: 403, .. }) => {
@@ -161,15 +155,6 @@ impl Function for MispPublishEvent {
     }
 }
 
-impl EventRef {
-    fn describe(&self) -> String {
-        match self {
-            EventRef::Id(id) => format!("event {id}"),
-            EventRef::Uuid(uuid) => format!("event {uuid}"),
-        }
-    }
-}
-
 impl EventState {
     /// Reads MISP's `Event` object; ids and timestamps come as strings or numbers.
     fn of(event: &Value) -> EventState {
@@ -194,30 +179,7 @@ impl EventState {
 }
 
 fn publish_request(inputs: &Inputs) -> Result<PublishRequest, FunctionError> {
-    let event = if inputs.raw(MISP_EVENT_ID.name).is_some() {
-        EventRef::Id(fn_misp::required_event_id(inputs)?)
-    } else {
-        match inputs.text(MISP_EVENT_UUID.name)? {
-            Some(uuid) => {
-                let uuid = uuid.trim().to_string();
-                if uuid::Uuid::parse_str(&uuid).is_err() {
-                    return Err(InputError::Invalid {
-                        field: MISP_EVENT_UUID.name.to_string(),
-                        value: uuid,
-                        problem: "is not a UUID".to_string(),
-                    }
-                    .into());
-                }
-                EventRef::Uuid(uuid)
-            }
-            None => {
-                return Err(InputError::Missing {
-                    field: format!("{}' or '{}", MISP_EVENT_ID.name, MISP_EVENT_UUID.name),
-                }
-                .into());
-            }
-        }
-    };
+    let event = EventRef::from_inputs(inputs)?;
     let alert = inputs.boolean(MISP_PUBLISH_ALERT.name)?.unwrap_or(false);
     Ok(PublishRequest { event, alert })
 }
@@ -250,15 +212,6 @@ fn find_event<'a>(events: &'a Value, reference: &EventRef) -> Option<&'a Value> 
                 .and_then(Value::as_str)
                 .is_some_and(|known| known.eq_ignore_ascii_case(uuid)),
         })
-}
-
-fn event_not_found(reference: &EventRef) -> FunctionError {
-    match reference {
-        EventRef::Id(id) => fn_misp::event_not_found(*id),
-        EventRef::Uuid(uuid) => FunctionError::integration(format!(
-            "MISP has no event with UUID {uuid}, or the API key's user cannot see it"
-        )),
-    }
 }
 
 /// MISP's refusal with its reason, plus what to change when the reason is the role.

@@ -2,6 +2,7 @@
 //! not attached, or that MISP does not have, is a success with `removed: false`.
 
 use fn_misp::attribute::{self, AttributeRef};
+use fn_misp::event::EventRef;
 use fn_misp::{
     APP, DESTINATION, MISP_ATTRIBUTE_ID, MISP_ATTRIBUTE_UUID, MISP_ATTRIBUTE_VALUE, MISP_EVENT_ID,
     MISP_EVENT_UUID, MISP_TAG_NAME, MISP_TAG_TYPE,
@@ -42,15 +43,6 @@ soar_core::register_function!(MispRemoveTag);
 enum Target {
     Event(EventRef),
     Attribute(AttributeRef),
-}
-
-/// An event as the inputs name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum EventRef {
-    /// `misp_event_id`.
-    Id(i64),
-    /// `misp_event_uuid`.
-    Uuid(String),
 }
 
 /// The request the inputs describe, checked before MISP is called.
@@ -141,8 +133,7 @@ impl Function for MispRemoveTag {
 impl Target {
     fn describe(&self) -> String {
         match self {
-            Target::Event(EventRef::Id(id)) => format!("event {id}"),
-            Target::Event(EventRef::Uuid(uuid)) => format!("event {uuid}"),
+            Target::Event(reference) => reference.describe(),
             Target::Attribute(reference) => reference.describe(),
         }
     }
@@ -173,34 +164,11 @@ fn remove_tag_request(inputs: &Inputs) -> Result<RemoveTagRequest, FunctionError
         .into());
     }
     let target = if is_event {
-        Target::Event(event_ref(inputs)?)
+        Target::Event(EventRef::from_inputs(inputs)?)
     } else {
         Target::Attribute(AttributeRef::from_inputs(inputs)?)
     };
     Ok(RemoveTagRequest { tag_name, target })
-}
-
-/// `misp_event_id`, else `misp_event_uuid`.
-fn event_ref(inputs: &Inputs) -> Result<EventRef, FunctionError> {
-    if inputs.raw(MISP_EVENT_ID.name).is_some() {
-        return Ok(EventRef::Id(fn_misp::required_event_id(inputs)?));
-    }
-    let Some(uuid) = inputs.text(MISP_EVENT_UUID.name)? else {
-        return Err(InputError::Missing {
-            field: format!("{}' or '{}", MISP_EVENT_ID.name, MISP_EVENT_UUID.name),
-        }
-        .into());
-    };
-    let uuid = uuid.trim().to_string();
-    if uuid::Uuid::parse_str(&uuid).is_err() {
-        return Err(InputError::Invalid {
-            field: MISP_EVENT_UUID.name.to_string(),
-            value: uuid,
-            problem: "is not a UUID".to_string(),
-        }
-        .into());
-    }
-    Ok(EventRef::Uuid(uuid))
 }
 
 /// The object's type as MISP names it and its UUID, which `removeTagFromObject` needs: a UUID
