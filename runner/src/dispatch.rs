@@ -9,7 +9,7 @@ use serde_json::json;
 use soar_core::config::AppConfig;
 use soar_core::misp::MispClient;
 use soar_core::{
-    FunctionContext, Inputs, Metrics, ProgressSink, Registry, SoarRest, result_payload,
+    CallOrigin, FunctionContext, Inputs, Metrics, ProgressSink, Registry, SoarRest, result_payload,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -49,6 +49,7 @@ pub use soar_core::message::{Call, parse_call};
 pub async fn execute(
     environment: &Environment,
     call: Call,
+    origin: CallOrigin,
     progress: ProgressSink,
     cancel: CancellationToken,
 ) -> Outcome {
@@ -66,7 +67,8 @@ pub async fn execute(
         environment.config.clone(),
         environment.soar.clone(),
         cancel.clone(),
-    );
+    )
+    .with_origin(origin);
     let definition = function.definition();
     let started = Instant::now();
     let run = std::panic::AssertUnwindSafe(function.run(&context, &inputs)).catch_unwind();
@@ -139,6 +141,14 @@ mod tests {
         assert_eq!(call.function, "misp_create_event");
         assert_eq!(call.inputs, json!({"misp_event_name": "x"}));
         assert_eq!(call.workflow_instance_id, Some(80));
+        assert_eq!(call.playbook_instance_id, None);
+        let from_playbook = parse_call(
+            br#"{"function": {"name": "f"}, "inputs": {}, "workflow_instance": null,
+                "playbook_instance": {"playbook_instance_id": 31}}"#,
+        )
+        .unwrap();
+        assert_eq!(from_playbook.playbook_instance_id, Some(31));
+        assert_eq!(from_playbook.workflow_instance_id, None);
     }
 
     #[test]

@@ -98,7 +98,16 @@ pub async fn run(environment: &Environment, function: &str, inputs: Map<String, 
         function: function.to_string(),
         inputs: Value::Object(inputs),
         workflow_instance_id: None,
+        playbook_instance_id: None,
     };
     let progress = Arc::new(|message: String| eprintln!("progress: {message}"));
-    dispatch::execute(environment, call, progress, CancellationToken::new()).await
+    let origin = soar_core::CallOrigin::default();
+    dispatch::execute(
+        environment,
+        call,
+        origin,
+        progress,
+        CancellationToken::new(),
+    )
+    .await
 }

@@ -41,6 +41,7 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let mut early = early;
     let shared = Arc::new(Shared {
+        org_id: config.org_id,
         environment,
         record: Mutex::new(Record::new(
             Duration::from_secs(3600),
@@ -177,6 +178,7 @@ async fn drain(shared: &Arc<Shared>, deadline: Duration) {
 }
 
 struct Shared {
+    org_id: i64,
     environment: Environment,
     record: Mutex<Record>,
     link: Mutex<Link>,
@@ -323,8 +325,19 @@ impl Shared {
                         let _ = sink.send(message);
                     });
                     let cancel = self.stop_functions.child_token();
-                    let outcome =
-                        dispatch::execute(&self.environment, call, progress, cancel.clone()).await;
+                    let origin = soar_core::CallOrigin {
+                        org_id: Some(self.org_id),
+                        workflow_instance_id: call.workflow_instance_id,
+                        playbook_instance_id: call.playbook_instance_id,
+                    };
+                    let outcome = dispatch::execute(
+                        &self.environment,
+                        call,
+                        origin,
+                        progress,
+                        cancel.clone(),
+                    )
+                    .await;
                     if cancel.is_cancelled() {
                         tracing::warn!(
                             "cut off by the shutdown deadline; not acked, the broker will redeliver it"

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::FunctionError;
 use crate::config::{AppConfig, Section};
 use crate::misp::MispClient;
+use crate::observe::SharedObserver;
 
 /// Where progress messages go: a SOAR status message in the runner, stderr in `invoke`.
 pub type ProgressSink = Arc<dyn Fn(String) + Send + Sync>;
@@ -26,14 +27,27 @@ pub trait SoarRest: Send + Sync {
     ) -> Result<serde_json::Value, String>;
 }
 
+/// Where a call came from, as far as the message says: what identifies one run of a
+/// workflow or playbook step, so that a function can recognise the same call made again
+/// (a redelivery, or a retry of the step). All `None` outside SOAR (`invoke`, tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallOrigin {
+    /// The SOAR organisation whose queue the message came from.
+    pub org_id: Option<i64>,
+    pub workflow_instance_id: Option<i64>,
+    pub playbook_instance_id: Option<i64>,
+}
+
 /// The context of one function call.
 #[derive(Clone)]
 pub struct FunctionContext {
+    origin: CallOrigin,
     progress: ProgressSink,
     misp: Result<Arc<MispClient>, Arc<String>>,
     config: Arc<AppConfig>,
     soar: Option<Arc<dyn SoarRest>>,
     cancel: CancellationToken,
+    request_observer: Option<SharedObserver>,
 }
 
 impl fmt::Debug for FunctionContext {
@@ -58,12 +72,32 @@ impl FunctionContext {
         cancel: CancellationToken,
     ) -> FunctionContext {
         FunctionContext {
+            origin: CallOrigin::default(),
             progress,
             misp: misp.map_err(Arc::new),
             config,
             soar,
             cancel,
+            request_observer: None,
         }
+    }
+
+    /// The same context with someone watching the requests its clients send (the runner's
+    /// metrics); clients built in a function take it from [`FunctionContext::request_observer`].
+    pub fn with_request_observer(mut self, observer: Option<SharedObserver>) -> FunctionContext {
+        self.request_observer = observer;
+        self
+    }
+
+    /// The same context for a call from `origin`.
+    pub fn with_origin(mut self, origin: CallOrigin) -> FunctionContext {
+        self.origin = origin;
+        self
+    }
+
+    /// Where the call came from (all `None` outside SOAR).
+    pub fn origin(&self) -> &CallOrigin {
+        &self.origin
     }
 
     /// Sends a progress message (a SOAR status message).
@@ -95,5 +129,10 @@ impl FunctionContext {
 
     pub fn cancellation(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    /// Who watches the requests a function's own HTTP client sends, if anyone.
+    pub fn request_observer(&self) -> Option<SharedObserver> {
+        self.request_observer.clone()
     }
 }

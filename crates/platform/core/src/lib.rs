@@ -8,6 +8,7 @@ pub mod function;
 pub mod inputs;
 pub mod message;
 pub mod misp;
+pub mod observe;
 pub mod payload;
 pub mod protected;
 pub mod registry;
@@ -15,7 +16,7 @@ pub mod secret;
 pub mod tls;
 
 pub use async_trait::async_trait;
-pub use context::{FunctionContext, ProgressSink, SoarRest};
+pub use context::{CallOrigin, FunctionContext, ProgressSink, SoarRest};
 pub use error::FunctionError;
 pub use function::{AppInfo, Function, FunctionDefinition, InputField, InputType, SelectValue};
 pub use inputs::{InputError, Inputs};

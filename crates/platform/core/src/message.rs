@@ -9,6 +9,8 @@ pub struct Call {
     pub function: String,
     pub inputs: Value,
     pub workflow_instance_id: Option<i64>,
+    /// `playbook_instance.playbook_instance_id`, when a playbook (not a workflow) called.
+    pub playbook_instance_id: Option<i64>,
 }
 
 /// Reads `function.name` and `inputs` from a FunctionDataDTO body; the error is the text of
@@ -33,6 +35,10 @@ pub fn parse_call(body: &[u8]) -> Result<Call, String> {
         workflow_instance_id: message
             .get("workflow_instance")
             .and_then(|instance| instance.get("workflow_instance_id"))
+            .and_then(Value::as_i64),
+        playbook_instance_id: message
+            .get("playbook_instance")
+            .and_then(|instance| instance.get("playbook_instance_id"))
             .and_then(Value::as_i64),
     })
 }
