@@ -14,6 +14,7 @@ use super::{
     CertificateCheck, MispConfig, MispError, NewAttribute, NewEvent, NewSighting, RetryClass,
 };
 use crate::config::ConfigError;
+use crate::observe::{AttemptEnd, FinishedAttempt, Service, SharedObserver};
 
 /// The shared MISP client.
 #[derive(Clone)]
@@ -22,6 +23,7 @@ pub struct MispClient {
     http: reqwest::Client,
     retry: RetryPolicy,
     max_answer_bytes: usize,
+    observer: Option<SharedObserver>,
 }
 
 /// The largest answer read from MISP. A search for a common value can return hundreds of
@@ -184,7 +186,15 @@ impl MispClient {
             http,
             retry: RetryPolicy::STANDARD,
             max_answer_bytes: MAX_ANSWER_BYTES,
+            observer: None,
         })
+    }
+
+    /// The same client, telling `observer` of every attempt of every request (the runner's
+    /// metrics and readiness check).
+    pub fn with_observer(mut self, observer: SharedObserver) -> MispClient {
+        self.observer = Some(observer);
+        self
     }
 
     /// The same client with other back-off delays (tests use short ones).
@@ -473,13 +483,17 @@ impl MispClient {
     ) -> Result<(Value, HeaderMap), MispError> {
         let url = self.endpoint(segments);
         let path = url.path().to_string();
+        let template = crate::observe::misp_endpoint_template(segments);
         let attempts = match repeat {
             Repeat::Safe => self.config.retries.saturating_add(1),
             Repeat::Never => 1,
         };
         let mut attempt = 1;
         loop {
-            let error = match self.attempt(&method, &url, &path, body, attempt).await {
+            let error = match self
+                .attempt(&method, &url, &path, &template, body, attempt)
+                .await
+            {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
@@ -507,6 +521,7 @@ impl MispClient {
         method: &Method,
         url: &reqwest::Url,
         path: &str,
+        template: &str,
         body: Option<&Value>,
         attempt: u32,
     ) -> Result<(Value, HeaderMap), MispError> {
@@ -532,6 +547,8 @@ impl MispClient {
                     loop {
                         match response.chunk().await {
                             Ok(Some(chunk)) if bytes.len() + chunk.len() > self.max_answer_bytes => {
+                                let end = AttemptEnd::Answered(status.as_u16());
+                                self.observe(method, template, end, started, attempt);
                                 return Err(MispError::InvalidResponse {
                                     path: path.to_string(),
                                     problem: format!(
@@ -550,6 +567,11 @@ impl MispClient {
             };
             let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             tracing::Span::current().record("elapsed_ms", elapsed_ms);
+            let end = match &outcome {
+                Ok((status, _, _)) => AttemptEnd::Answered(status.as_u16()),
+                Err(error) => AttemptEnd::from_transport_error(error),
+            };
+            self.observe(method, template, end, started, attempt);
             match outcome {
                 Ok((status, headers, bytes)) => {
                     tracing::Span::current().record("status", status.as_u16());
@@ -566,6 +588,27 @@ impl MispClient {
         }
         .instrument(span)
         .await
+    }
+
+    /// Tells the observer, if any, how an attempt ended.
+    fn observe(
+        &self,
+        method: &Method,
+        template: &str,
+        end: AttemptEnd,
+        started: Instant,
+        attempt: u32,
+    ) {
+        if let Some(observer) = &self.observer {
+            observer.attempt_finished(&FinishedAttempt {
+                service: Service::Misp,
+                method: method.as_str(),
+                endpoint: template,
+                end,
+                elapsed: started.elapsed(),
+                retry: attempt > 1,
+            });
+        }
     }
 
     /// Turns MISP's answer into the body or the error it stands for.
