@@ -198,7 +198,7 @@ impl State {
                 }
             }
             (Some("events"), Some("view")) if get || post => match argument {
-                Some(reference) => self.view_event(reference, path),
+                Some(reference) => self.view_full_event(reference, path),
                 None => error(404, "Invalid event", path),
             },
             (Some("attributes"), Some("add")) if post => {
@@ -353,68 +353,13 @@ impl State {
             .into_iter()
             .map(|tag| self.register_seed_tag(tag))
             .collect();
-        let attributes = take_array(&mut event, "Attribute");
-        let mut stored_attributes = Vec::new();
-        for mut attribute in attributes {
-            let attribute_id = match attribute.get("id").and_then(int_like) {
-                Some(existing) if existing > 0 && !self.attribute_id_exists(existing as u64) => {
-                    existing as u64
-                }
-                _ => self.next_attribute_id,
-            };
-            self.next_attribute_id = self.next_attribute_id.max(attribute_id + 1);
-            let sightings = take_array(&mut attribute, "Sighting");
-            let tags = take_array(&mut attribute, "Tag");
-            let tags: Vec<Value> = tags
-                .into_iter()
-                .map(|tag| self.register_seed_tag(tag))
-                .collect();
-            let attribute_type = attribute
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("other")
-                .to_string();
-            let value = attribute.get("value").map(value_text).unwrap_or_default();
-            let defaults = attribute_object(
-                attribute_id,
-                id,
-                &attribute_type,
-                &default_category(&attribute_type),
-                &value,
-                default_to_ids(&attribute_type),
-                "5",
-                "",
-            );
-            if let (Value::Object(target), Value::Object(defaults)) = (&mut attribute, defaults) {
-                for (name, value) in defaults {
-                    target.entry(name).or_insert(value);
-                }
-                target.insert("id".to_string(), json!(attribute_id.to_string()));
-                target.insert("event_id".to_string(), json!(id.to_string()));
-                target.insert("Tag".to_string(), Value::Array(tags));
-            }
-            for sighting in sightings {
-                let sighting_id = self.next_sighting_id;
-                self.next_sighting_id += 1;
-                self.sightings.push(json!({
-                    "id": sighting_id.to_string(),
-                    "attribute_id": attribute_id.to_string(),
-                    "event_id": id.to_string(),
-                    "org_id": sighting.get("org_id").cloned().unwrap_or(json!("1")),
-                    "date_sighting": sighting.get("date_sighting").cloned().unwrap_or_else(|| json!(now().to_string())),
-                    "uuid": sighting.get("uuid").cloned().unwrap_or_else(|| json!(new_uuid())),
-                    "source": sighting.get("source").cloned().unwrap_or(json!("")),
-                    "type": sighting.get("type").cloned().unwrap_or(json!("0")),
-                }));
-            }
-            stored_attributes.push(attribute);
-        }
+        // Attributes and objects (with theirs) are stored by events_read.
+        let attribute_count = self.seed_attributes_and_objects(&mut event, id);
         if let Value::Object(target) = &mut event {
             target.insert(
                 "attribute_count".to_string(),
-                json!(stored_attributes.len().to_string()),
+                json!(attribute_count.to_string()),
             );
-            target.insert("Attribute".to_string(), Value::Array(stored_attributes));
             target.insert("Tag".to_string(), Value::Array(registered));
         }
         self.events.push(event);
@@ -540,13 +485,6 @@ impl State {
         ok(json!({"Event": self.event_view(&self.events[index], false)}))
     }
 
-    fn view_event(&self, reference: &str, path: &str) -> Reply {
-        match self.event_index(reference) {
-            Some(index) => ok(json!({"Event": self.event_view(&self.events[index], true)})),
-            None => error(404, "Invalid event", path),
-        }
-    }
-
     fn add_attributes(&mut self, reference: &str, body: &Value, path: &str) -> Reply {
         const URL: &str = "/attributes/add";
         let Some(index) = self.event_index(reference) else {
@@ -598,63 +536,6 @@ impl State {
                 }
                 ok(reply)
             }
-        }
-    }
-
-    fn search_events(&self, body: &Value, path: &str) -> Reply {
-        let filters = unwrap_object(body.clone(), &["request"]);
-        let Some(filters) = filters.as_object().filter(|filters| !filters.is_empty()) else {
-            return error(
-                400,
-                "Either specify the search terms in the url, or POST a json with the filter parameters.",
-                path,
-            );
-        };
-        let attribute_filter = AttributeFilter::from(filters);
-        let event_ids = filters.get("eventid").map(string_list);
-        let event_uuids = filters.get("uuid").map(string_list);
-        let mut found = Vec::new();
-        for event in &self.events {
-            let event_id = event.get("id").map(value_text).unwrap_or_default();
-            let event_uuid = event.get("uuid").map(value_text).unwrap_or_default();
-            if event_ids
-                .as_ref()
-                .is_some_and(|ids| !ids.contains(&event_id))
-            {
-                continue;
-            }
-            if event_uuids
-                .as_ref()
-                .is_some_and(|uuids| !uuids.contains(&event_uuid))
-            {
-                continue;
-            }
-            let mut view = self.event_view(event, false);
-            if attribute_filter.is_active() {
-                let matching: Vec<Value> = view
-                    .get("Attribute")
-                    .and_then(Value::as_array)
-                    .map(|attributes| {
-                        attributes
-                            .iter()
-                            .filter(|attribute| attribute_filter.matches(attribute))
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if matching.is_empty() {
-                    continue;
-                }
-                view["Attribute"] = Value::Array(matching);
-            }
-            found.push(json!({"Event": view}));
-        }
-        let page = paginate(found, filters);
-        let count = page.len();
-        Reply {
-            status: 200,
-            headers: result_headers(count),
-            body: ReplyBody::Json(json!({"response": page})),
         }
     }
 
@@ -1419,10 +1300,6 @@ impl AttributeFilter {
                 .map(string_list)
                 .filter(|list| !list.is_empty()),
         }
-    }
-
-    fn is_active(&self) -> bool {
-        self.values.is_some() || self.types.is_some()
     }
 
     fn matches(&self, attribute: &Value) -> bool {
