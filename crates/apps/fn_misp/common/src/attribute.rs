@@ -90,7 +90,7 @@ pub async fn find_attribute(
         AttributeRef::Uuid(uuid) => view_attribute(client, uuid).await,
         AttributeRef::ValueInEvent { event_id, value } => {
             let found = client
-                .search_attributes(json!({"eventid": event_id, "value": value}))
+                .search_attributes(json!({"eventid": event_id.to_string(), "value": value}))
                 .await?;
             Ok(found
                 .get("Attribute")

@@ -232,8 +232,9 @@ pub fn required_event_id(inputs: &Inputs) -> Result<i64, FunctionError> {
 /// event that does not exist (or that the key's user cannot see) is an error naming the id.
 pub async fn event_uuid(client: &MispClient, event_id: i64) -> Result<String, FunctionError> {
     // `metadata` leaves out the attributes: only the UUID is needed, and events can be huge.
+    // MISP's API document types ids as digit strings (MISP also takes a number).
     let events = client
-        .search_events(json!({"eventid": event_id, "metadata": true}))
+        .search_events(json!({"eventid": event_id.to_string(), "metadata": true}))
         .await?;
     find_event_uuid(&events, event_id).ok_or_else(|| event_not_found(event_id))
 }

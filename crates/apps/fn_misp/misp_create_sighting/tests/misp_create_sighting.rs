@@ -58,9 +58,10 @@ async fn the_original_test_case_sights_the_value_twice() {
     let body = &adds[0].body;
     assert_eq!(body["value"], "sample text");
     assert_eq!(body["source"], "IBM QRadar SOAR");
-    let timestamp = body["timestamp"]
-        .as_i64()
-        .expect("the timestamp is a number");
+    let timestamp: i64 = body["timestamp"]
+        .as_str()
+        .and_then(|text| text.parse().ok())
+        .expect("the timestamp is a digit string, as MISP's API document types it");
     assert!(
         timestamp > 1_700_000_000,
         "the timestamp is now: {timestamp}"

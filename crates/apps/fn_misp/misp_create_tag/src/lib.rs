@@ -135,14 +135,14 @@ async fn attribute_uuid(
     value: &str,
 ) -> Result<String, FunctionError> {
     let found = client
-        .search_attributes(json!({"eventid": event_id, "value": value}))
+        .search_attributes(json!({"eventid": event_id.to_string(), "value": value}))
         .await?;
     if let Some(uuid) = matching_attribute_uuid(&found, value) {
         return Ok(uuid);
     }
     // Tell an event without attributes from a value that is not there, as the original did.
     let any = client
-        .search_attributes(json!({"eventid": event_id, "limit": 1}))
+        .search_attributes(json!({"eventid": event_id.to_string(), "limit": 1}))
         .await?;
     if attributes(&any).next().is_none() {
         return Err(FunctionError::integration(format!(

@@ -321,9 +321,11 @@ impl MispClient {
     /// `POST /sightings/add`; MISP's `{"Sighting": …}`. An HTTP-200 "Could not add the
     /// Sighting" is `MispError::Rejected`.
     pub async fn add_sighting(&self, sighting: &NewSighting) -> Result<Value, MispError> {
+        // The timestamp as a digit string, as MISP's API document types it; PyMISP sends a
+        // number, and MISP takes either (its Sighting model only checks `numeric`).
         let body = json!({
             "value": sighting.value,
-            "timestamp": sighting.timestamp,
+            "timestamp": sighting.timestamp.to_string(),
             "source": sighting.source,
         });
         let answer = self
