@@ -145,6 +145,29 @@ async fn a_tag_is_removed_from_an_attribute_named_by_value_or_uuid() {
     );
     assert_eq!(sim.tags_of(&attribute_uuid), Some(vec![]));
 
+    // By id the attribute is looked up first; the tag is gone by now.
+    let attribute_id = sim.events()[0]["Event"]["Attribute"][0]["id"].clone();
+    let (result, _) = run(
+        &sim,
+        attribute_inputs("malicious", json!({"misp_attribute_id": attribute_id.as_str().and_then(|id| id.parse::<i64>().ok())})),
+    )
+    .await;
+    let output = result.expect("a tag not attached is a success");
+    assert_eq!(output.extra["removed"], json!(false));
+    assert_eq!(
+        output.extra["target"],
+        json!({"type": "Attribute", "uuid": attribute_uuid})
+    );
+    let (result, _) = run(
+        &sim,
+        attribute_inputs("malicious", json!({"misp_attribute_id": 999})),
+    )
+    .await;
+    assert_eq!(
+        result.expect_err("no attribute 999").to_string(),
+        "MISP has no attribute 999, or the API key's user cannot see it"
+    );
+
     // By UUID the tag goes straight to MISP, which says the tag is no longer there.
     sim.clear_requests();
     let (result, progress) = run(
