@@ -182,6 +182,53 @@ const SCENARIOS: &[Scenario] = &[
         },
     },
     Scenario {
+        function: "misp_get_event",
+        case: "by id, capped",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({"misp_event_id": 5, "misp_max_attributes": 10})
+        },
+    },
+    Scenario {
+        function: "misp_get_event",
+        case: "by UUID",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({"misp_event_uuid": EVENT_UUID})
+        },
+    },
+    Scenario {
+        function: "misp_search_events",
+        case: "every filter",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({
+                "misp_attribute_value": "198.51.100.7",
+                "misp_attribute_type": "ip-dst",
+                "misp_category": {"id": 5008, "name": "Network activity"},
+                "misp_tags_all": "tlp:amber",
+                "misp_tags_none": "false-positive",
+                "misp_org": "ORGNAME",
+                "misp_date_from": 1_704_067_200_000_i64,
+                "misp_date_to": 1_893_456_000_000_i64,
+                "misp_last": "30d",
+                "misp_search_published": {"id": 5303, "name": "No"},
+                "misp_search_to_ids": {"id": 5305, "name": "Yes"},
+                "misp_search_threat_level": {"id": 5310, "name": "Undefined"},
+                "misp_limit": 10,
+                "misp_page": 2,
+            })
+        },
+    },
+    Scenario {
+        function: "misp_search_events",
+        case: "tags to leave out, an org by id",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({"misp_tags_none": "tlp:red, tlp:amber", "misp_org": "1"})
+        },
+    },
+    Scenario {
         function: "misp_publish_event",
         case: "by id, with the e-mail alert",
         setup: |sim| {
