@@ -110,7 +110,7 @@ impl Function for MispPublishEvent {
         let published_before = before.publish_timestamp.as_str();
         let check = move || async move {
             let events = client
-                .search_events(json!({"eventid": event_id, "metadata": true}))
+                .search_events(json!({"eventid": event_id.to_string(), "metadata": true}))
                 .await?;
             Ok(find_event(&events, &EventRef::Id(event_id))
                 .filter(|event| {
@@ -191,7 +191,7 @@ async fn read_event(
     reference: &EventRef,
 ) -> Result<Option<Value>, FunctionError> {
     let query = match reference {
-        EventRef::Id(id) => json!({"eventid": id, "metadata": true}),
+        EventRef::Id(id) => json!({"eventid": id.to_string(), "metadata": true}),
         EventRef::Uuid(uuid) => json!({"uuid": uuid, "metadata": true}),
     };
     let events = client.search_events(query).await?;
