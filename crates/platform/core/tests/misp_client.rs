@@ -764,3 +764,190 @@ async fn an_answer_larger_than_the_limit_is_refused_without_reading_it_all() {
         .expect("the default limit reads the same answer");
     assert_eq!(found.as_array().map(Vec::len), Some(40));
 }
+
+/// `change_checked`'s attempts at one change: `POST /attributes/add/{event}` of a domain,
+/// whose check looks the value up in the event with `attributes/restSearch`.
+struct CheckedAdd {
+    sim: MispSim,
+    client: MispClient,
+    event_id: String,
+    checks: Arc<AtomicUsize>,
+}
+
+const CHECKED_VALUE: &str = "checked.example";
+
+impl CheckedAdd {
+    async fn start(retries: u32) -> CheckedAdd {
+        let sim = http_sim().await;
+        let event_id = sim.seed_event(json!({"info": "checked changes"}));
+        let mut config = config_for(&sim);
+        config.retries = retries;
+        let client = MispClient::new(config)
+            .expect("a client")
+            .with_retry_policy(FAST_RETRIES);
+        CheckedAdd {
+            sim,
+            client,
+            event_id,
+            checks: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// The change, with a check that reads MISP.
+    async fn add(&self) -> Result<Value, MispError> {
+        let checks = Arc::clone(&self.checks);
+        let client = &self.client;
+        let event_id = self.event_id.as_str();
+        let check = move || {
+            checks.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let found = client
+                    .search_attributes(json!({"eventid": event_id, "value": CHECKED_VALUE}))
+                    .await?;
+                let attribute = found["Attribute"].as_array().and_then(|list| list.first());
+                Ok(attribute.map(|attribute| json!({"Attribute": attribute})))
+            }
+        };
+        self.add_with(check).await
+    }
+
+    /// The change, with a check that only counts and says "not applied".
+    async fn add_unchecked(&self) -> Result<Value, MispError> {
+        let checks = Arc::clone(&self.checks);
+        self.add_with(move || {
+            checks.fetch_add(1, Ordering::SeqCst);
+            async { Ok(None) }
+        })
+        .await
+    }
+
+    async fn add_with<Check, Checked>(&self, check: Check) -> Result<Value, MispError>
+    where
+        Check: Fn() -> Checked,
+        Checked: std::future::Future<Output = Result<Option<Value>, MispError>>,
+    {
+        let body = json!({"type": "domain", "value": CHECKED_VALUE});
+        self.client
+            .change_checked(
+                reqwest::Method::POST,
+                &["attributes", "add", &self.event_id],
+                Some(&body),
+                check,
+            )
+            .await
+    }
+
+    /// How often the change itself was sent.
+    fn sends(&self) -> usize {
+        self.sim
+            .requests()
+            .iter()
+            .filter(|request| request.path.starts_with("/attributes/add/"))
+            .count()
+    }
+
+    fn checks(&self) -> usize {
+        self.checks.load(Ordering::SeqCst)
+    }
+
+    /// The attributes with the value that MISP now holds.
+    fn stored(&self) -> usize {
+        self.sim
+            .events()
+            .iter()
+            .flat_map(|event| event["Event"]["Attribute"].as_array().cloned())
+            .flatten()
+            .filter(|attribute| attribute["value"] == CHECKED_VALUE)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn a_change_whose_answer_was_lost_is_checked_and_not_sent_again() {
+    let add = CheckedAdd::start(3).await;
+    add.sim.lose_next_answers(1);
+    let answer = add.add().await.expect("the check finds the change applied");
+    assert_eq!(answer["Attribute"]["value"], CHECKED_VALUE, "{answer}");
+    assert_eq!(add.sends(), 1, "the change is sent once");
+    assert_eq!(add.checks(), 1, "one check after the lost answer");
+    assert_eq!(add.stored(), 1, "MISP holds the attribute once");
+}
+
+#[tokio::test]
+async fn a_check_that_finds_nothing_leads_to_exactly_one_resend() {
+    let add = CheckedAdd::start(3).await;
+    // Closed before MISP acted: the change never happened.
+    add.sim.drop_next(1);
+    let answer = add.add().await.expect("the resend is answered");
+    assert_eq!(answer["Attribute"]["value"], CHECKED_VALUE, "{answer}");
+    assert_eq!(add.checks(), 1);
+    assert_eq!(add.sends(), 2, "one send, one resend");
+    assert_eq!(add.stored(), 1);
+    let add_path = format!("/attributes/add/{}", add.event_id);
+    let paths: Vec<String> = add.sim.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            add_path.as_str(),
+            "/attributes/restSearch",
+            add_path.as_str()
+        ],
+        "the check comes before the resend"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_error_is_neither_checked_nor_retried() {
+    let add = CheckedAdd::start(3).await;
+    add.sim.fail_next(1, 404, None);
+    let error = add.add().await.expect_err("404");
+    assert!(matches!(error, MispError::NotFound { .. }), "got {error:?}");
+    assert_eq!((add.sends(), add.checks()), (1, 0));
+
+    // MISP refusing the content (a duplicate, HTTP 403 saved: false) is permanent too.
+    add.add().await.expect("the first add");
+    let error = add.add().await.expect_err("a duplicate");
+    assert!(
+        matches!(error, MispError::Rejected { status: 403, .. }),
+        "got {error:?}"
+    );
+    assert_eq!((add.sends(), add.checks()), (3, 0));
+    assert_eq!(add.stored(), 1);
+}
+
+#[tokio::test]
+async fn a_changes_attempts_respect_retries() {
+    for retries in [0, 2] {
+        let add = CheckedAdd::start(retries).await;
+        add.sim.fail_next(10, 503, None);
+        let error = add.add_unchecked().await.expect_err("every attempt fails");
+        assert!(
+            matches!(error, MispError::Server { status: 503, .. }),
+            "got {error:?}"
+        );
+        let attempts = retries as usize + 1;
+        assert_eq!(add.sends(), attempts, "retries = {retries}");
+        assert_eq!(add.checks(), attempts - 1, "one check before each resend");
+    }
+}
+
+#[tokio::test]
+async fn a_check_that_fails_for_a_transient_reason_counts_as_an_attempt() {
+    let add = CheckedAdd::start(2).await;
+    // The change's answer is lost; then every search of both checks (each retried as a
+    // read, three tries apiece) is answered 503.
+    add.sim.lose_next_answers(1);
+    add.sim.fail_next(9, 503, None);
+    let error = add.add().await.expect_err("neither check gets through");
+    assert!(
+        matches!(error, MispError::Server { status: 503, .. }),
+        "got {error:?}"
+    );
+    assert_eq!(add.sends(), 1, "a change is never resent without a check");
+    assert_eq!(
+        add.checks(),
+        2,
+        "two attempts after the first, each a failed check"
+    );
+    assert_eq!(add.stored(), 1);
+}
