@@ -88,6 +88,32 @@ static REPORTED: &[Reported] = &[Reported {
     problem: "at /eventid: 5 is not of type \"string\"",
 }];
 
+/// A body MISP's controller takes although the document's schema refuses it (the document is
+/// narrower than the server): shown on stderr instead of failing, when it is the request's only
+/// problem. The scenarios that send one send little else.
+struct DocumentGap {
+    method: &'static str,
+    path: &'static str,
+    /// A part of the problem's text, as for [`Reported`].
+    problem: &'static str,
+    why: &'static str,
+}
+
+static DOCUMENT_GAPS: &[DocumentGap] = &[
+    DocumentGap {
+        method: "POST",
+        path: "/events/restSearch",
+        problem: "at /tags: {\"AND\"",
+        why: "tags as {\"AND\": [...]}, the form EventsController reads (dissectArgs) for tags an event must all carry and PyMISP's build_complex_query writes; the document knows only a list, which MISP reads as any-of",
+    },
+    DocumentGap {
+        method: "POST",
+        path: "/events/restSearch",
+        problem: "at /org: \"1\" is valid under more than one of the schemas listed in the 'oneOf' keyword",
+        why: "an organisation id as digits fits both branches of the document's oneOf (id, name); set_filter_org takes it",
+    },
+];
+
 /// Controllers that take their body either bare or wrapped in the model's name
 /// (`{"Event": {…}}`, as PyMISP sends it); the document describes the bare form, so the
 /// wrapper is taken off before validation, as the controller does.
@@ -199,15 +225,14 @@ const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         function: "misp_search_events",
-        case: "every filter",
+        case: "every filter but tags that must all be present",
         setup: |sim| {
             seed_event_with_attribute(sim);
             json!({
                 "misp_attribute_value": "198.51.100.7",
                 "misp_attribute_type": "ip-dst",
                 "misp_category": {"id": 5008, "name": "Network activity"},
-                "misp_tags_all": "tlp:amber",
-                "misp_tags_none": "false-positive",
+                "misp_tags_none": "false-positive, tlp:red",
                 "misp_org": "ORGNAME",
                 "misp_date_from": 1_704_067_200_000_i64,
                 "misp_date_to": 1_893_456_000_000_i64,
@@ -220,12 +245,21 @@ const SCENARIOS: &[Scenario] = &[
             })
         },
     },
+    // The next two send only what DOCUMENT_GAPS names, so that a gap hides nothing else.
     Scenario {
         function: "misp_search_events",
-        case: "tags to leave out, an org by id",
+        case: "tags that must all be present",
         setup: |sim| {
             seed_event_with_attribute(sim);
-            json!({"misp_tags_none": "tlp:red, tlp:amber", "misp_org": "1"})
+            json!({"misp_tags_all": "tlp:amber, tlp:green"})
+        },
+    },
+    Scenario {
+        function: "misp_search_events",
+        case: "an organisation by id",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({"misp_org": "1"})
         },
     },
     Scenario {
@@ -422,12 +456,29 @@ async fn every_request_body_matches_misps_api_document() {
                     });
                     let message =
                         format!("{label}: {} {}: {problem}", request.method, request.path);
-                    match reported {
-                        Some(entry) => {
+                    // Only a request whose one problem is a known gap of the document.
+                    let only_problem = problem
+                        .split("\n    body:")
+                        .next()
+                        .is_some_and(|errors| !errors.contains("; at /"));
+                    let gap = DOCUMENT_GAPS.iter().find(|gap| {
+                        only_problem
+                            && gap.method == request.method
+                            && PathTemplate::parse(gap.path).matches(&request.path)
+                            && problem.contains(gap.problem)
+                    });
+                    match (reported, gap) {
+                        (Some(entry), _) => {
                             eprintln!("reported, not yet fixed: {message}");
                             reported_seen.push(entry);
                         }
-                        None => problems.push(message),
+                        (None, Some(gap)) => {
+                            eprintln!(
+                                "the document is narrower than MISP ({}): {message}",
+                                gap.why
+                            );
+                        }
+                        (None, None) => problems.push(message),
                     }
                 }
             }

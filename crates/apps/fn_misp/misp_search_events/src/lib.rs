@@ -291,15 +291,8 @@ impl EventSearch {
         text("from", &self.date_from);
         text("to", &self.date_to);
         text("last", &self.last);
-        let mut tags = Map::new();
-        if !self.tags_all.is_empty() {
-            tags.insert("AND".into(), json!(self.tags_all));
-        }
-        if !self.tags_none.is_empty() {
-            tags.insert("NOT".into(), json!(self.tags_none));
-        }
-        if !tags.is_empty() {
-            body.insert("tags".into(), Value::Object(tags));
+        if let Some(tags) = self.tags_filter() {
+            body.insert("tags".into(), tags);
         }
         if let Some(published) = self.published {
             body.insert("published".into(), json!(published));
@@ -312,6 +305,24 @@ impl EventSearch {
             body.insert("threat_level_id".into(), json!(level.to_string()));
         }
         Value::Object(body)
+    }
+
+    /// MISP's `tags` filter. Tags that must all be present need `{"AND": [...], "NOT": [...]}`;
+    /// tags to leave out alone go as MISP's list form, `["!tlp:red"]`, which MISP reads the
+    /// same way and its API document (which knows only lists) accepts.
+    fn tags_filter(&self) -> Option<Value> {
+        let negated = || -> Vec<String> {
+            self.tags_none
+                .iter()
+                .map(|name| format!("!{name}"))
+                .collect()
+        };
+        match (self.tags_all.is_empty(), self.tags_none.is_empty()) {
+            (true, true) => None,
+            (true, false) => Some(json!(negated())),
+            (false, true) => Some(json!({"AND": self.tags_all})),
+            (false, false) => Some(json!({"AND": self.tags_all, "NOT": self.tags_none})),
+        }
     }
 
     /// The filters for a progress message: `value=1.2.3.4, tags_all=tlp:red`.
@@ -586,6 +597,23 @@ mod tests {
             search.describe(),
             "value=198.51.100.7, type=ip-dst, category=Network activity, tags_all=tlp:amber, misp-galaxy:threat-actor=\"Sofacy, APT28\", apt, tags_none=false-positive, org=CIRCL, from=2024-01-01, to=2024-01-31, last=7d, published=yes, to_ids=no, threat_level=High"
         );
+    }
+
+    #[test]
+    fn tags_to_leave_out_alone_use_misps_list_form() {
+        let tags = |inputs: Value| {
+            let search = search(inputs).expect("a filter");
+            search.body(&search.page_of(10).expect("a page"))["tags"].clone()
+        };
+        assert_eq!(
+            tags(json!({"misp_tags_none": "tlp:red, false-positive"})),
+            json!(["!tlp:red", "!false-positive"])
+        );
+        assert_eq!(
+            tags(json!({"misp_tags_all": "apt"})),
+            json!({"AND": ["apt"]})
+        );
+        assert_eq!(tags(json!({"misp_last": "1d"})), Value::Null);
     }
 
     #[test]
