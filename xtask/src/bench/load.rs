@@ -1,29 +1,37 @@
-//! The load driver (SOAR's side: publish a burst of function messages, time every final
-//! reply) and the ceiling consumer (ack and one reply per message, no function logic, at
+//! The load driver (SOAR's side: publish a burst of function messages, or one at a time,
+//! and time every final reply) and the ceiling consumer (ack and one reply per message, no function logic, at
 //! once or after a fixed hold).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use soar_stomp::{AckMode, ConnectOptions, Frame, StompReceiver, StompSender, TlsOptions};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use super::setup::Broker;
 
 /// The message destination every scenario uses.
 pub const DESTINATION: &str = "fn_misp";
-/// The function every scenario calls.
+/// The function the throughput scenarios call.
 pub const FUNCTION: &str = "misp_search_attribute";
+/// The function the big-event scenarios call.
+pub const GET_EVENT_FUNCTION: &str = "misp_get_event";
 
-/// One burst: `messages` calls published at once to org `org_id`'s queue.
+/// One burst: `messages` calls of `function` to org `org_id`'s queue.
 #[derive(Debug, Clone)]
 pub struct BurstOptions {
     pub org_id: u64,
     pub messages: usize,
-    /// The `misp_attribute_value` input.
-    pub value: String,
+    pub function: &'static str,
+    /// The same inputs for every call.
+    pub inputs: Value,
+    /// At most this many calls without a final reply (the next is published when one is
+    /// answered); `None` publishes the whole burst at once.
+    pub in_flight: Option<usize>,
     /// Give up once no final reply has come for this long.
     pub idle_timeout: Duration,
     /// Give up after this long in any case.
@@ -84,8 +92,7 @@ pub async fn burst(broker: &Broker, options: &BurstOptions) -> Result<BurstOutco
     // Bodies are built before the clock starts.
     let bodies: Vec<Vec<u8>> = (0..options.messages)
         .map(|index| {
-            let inputs = json!({"misp_attribute_value": options.value});
-            soar_sim::function_message(FUNCTION, inputs, index as i64)
+            soar_sim::function_message(options.function, options.inputs.clone(), index as i64)
                 .to_string()
                 .into_bytes()
         })
@@ -93,14 +100,37 @@ pub async fn burst(broker: &Broker, options: &BurstOptions) -> Result<BurstOutco
     let total = options.messages;
     let idle_timeout = options.idle_timeout;
     let deadline = Instant::now() + options.total_timeout;
+    // Each final reply gives a permit back, so that the next call can be published.
+    let window = options
+        .in_flight
+        .map(|in_flight| Arc::new(Semaphore::new(in_flight.max(1))));
+    let answered = window.clone();
     let collector = tokio::spawn(async move {
-        let collected = collect(&mut replies, total, idle_timeout, deadline).await;
+        let collected = collect(
+            &mut replies,
+            total,
+            idle_timeout,
+            deadline,
+            answered.as_deref(),
+        )
+        .await;
+        if let Some(window) = answered {
+            // Ends a publisher waiting for a reply that will not come.
+            window.close();
+        }
         drop(reply_sender);
         collected
     });
     let mut sent_at = Vec::with_capacity(total);
     let started = Instant::now();
     for (index, body) in bodies.into_iter().enumerate() {
+        if let Some(window) = &window {
+            // Closed when the collector gave up waiting for a reply.
+            let Ok(permit) = window.acquire().await else {
+                break;
+            };
+            permit.forget();
+        }
         let correlation_id = format!("invid:{index}");
         let headers = [
             ("reply-to", reply_to.as_str()),
@@ -212,6 +242,7 @@ async fn collect(
     total: usize,
     idle_timeout: Duration,
     deadline: Instant,
+    window: Option<&Semaphore>,
 ) -> Collected {
     let mut collected = Collected {
         final_at: vec![None; total],
@@ -253,6 +284,9 @@ async fn collect(
                 *slot = Some(arrived);
                 answered += 1;
                 last_final = arrived;
+                if let Some(window) = window {
+                    window.add_permits(1);
+                }
             }
             Some(Some(_)) => collected.duplicate_finals += 1,
             None => {}

@@ -31,10 +31,11 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--only KEY,...]
   --quick   small bursts, finishes in about two minutes
   --only    run only these scenarios and write no file; keys: ceiling, ceiling_50ms_w100,
             runner_instant, runner_instant_same_burst, baseline_instant, runner_50ms_w25,
-            runner_50ms_w100, baseline_50ms_w25, startup";
+            runner_50ms_w100, baseline_50ms_w25, runner_get_event_1000,
+            runner_get_event_1000_w25, startup";
 
 /// Every scenario key, in the order they run.
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 11] = [
     "ceiling",
     "ceiling_50ms_w100",
     "runner_instant",
@@ -43,11 +44,17 @@ const SCENARIOS: [&str; 9] = [
     "runner_50ms_w25",
     "runner_50ms_w100",
     "baseline_50ms_w25",
+    "runner_get_event_1000",
+    "runner_get_event_1000_w25",
     "startup",
 ];
 
 /// The attribute value every call searches for; the seeded MISP event holds it.
 const SEARCH_VALUE: &str = "198.51.100.7";
+
+/// How many attributes the event `misp_get_event` reads holds (the function's default cap,
+/// so nothing is cut).
+const BIG_EVENT_ATTRIBUTES: usize = 1_000;
 
 /// How much of everything to run.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +68,9 @@ struct Plan {
     runner_50ms_w100: (usize, usize),
     baseline_instant: (usize, usize),
     baseline_50ms_w25: (usize, usize),
+    /// `misp_get_event` on the big event, one call at a time, then 25 at once.
+    get_event: (usize, usize),
+    get_event_w25: (usize, usize),
     /// Start-ups per subject, and how many of them also measure idle memory.
     startups: usize,
     idle_samples: usize,
@@ -85,6 +95,8 @@ impl Plan {
             runner_50ms_w100: (10_000, 3),
             baseline_instant: (2_000, 3),
             baseline_50ms_w25: (500, 3),
+            get_event: (200, 3),
+            get_event_w25: (500, 3),
             startups: 10,
             idle_samples: 3,
             only: None,
@@ -101,6 +113,8 @@ impl Plan {
             runner_50ms_w100: (2_000, 2),
             baseline_instant: (300, 1),
             baseline_50ms_w25: (100, 1),
+            get_event: (50, 1),
+            get_event_w25: (100, 1),
             startups: 3,
             idle_samples: 1,
             only: None,
@@ -200,6 +214,8 @@ struct Bench<'a> {
     misp: &'a MispSim,
     ticks: u64,
     next_org: u64,
+    /// The id of the event of [`BIG_EVENT_ATTRIBUTES`] attributes, once seeded.
+    big_event_id: Option<String>,
 }
 
 async fn run_plan(plan: Plan) -> Result<Report> {
@@ -241,6 +257,7 @@ async fn run_plan(plan: Plan) -> Result<Report> {
         misp: &misp,
         ticks: procfs::ticks_per_second(),
         next_org: 301,
+        big_event_id: None,
     };
 
     let mut scenarios = Vec::new();
@@ -307,6 +324,15 @@ async fn run_plan(plan: Plan) -> Result<Report> {
         }
     }
     misp.set_latency(Duration::ZERO);
+    let get_event_scenarios = [
+        ("runner_get_event_1000", Some(1), plan.get_event),
+        ("runner_get_event_1000_w25", None, plan.get_event_w25),
+    ];
+    for (key, in_flight, sizes) in get_event_scenarios {
+        if plan.runs(key) {
+            scenarios.push(bench.get_event_scenario(key, in_flight, sizes).await?);
+        }
+    }
     let startup = match plan.runs("startup") {
         true => bench.startup(plan.startups, plan.idle_samples).await?,
         false => StartupResult::default(),
@@ -427,12 +453,100 @@ impl Bench<'_> {
         })
     }
 
+    /// `misp_get_event` on an event of [`BIG_EVENT_ATTRIBUTES`] attributes, soar-runner only
+    /// (the Python baseline has no such function): with `in_flight` 1 the latency is the
+    /// time of one call; without it the whole burst is published at once (num_workers 25).
+    async fn get_event_scenario(
+        &mut self,
+        key: &'static str,
+        in_flight: Option<usize>,
+        (messages, runs): (usize, usize),
+    ) -> Result<ScenarioResult> {
+        let event_id = match &self.big_event_id {
+            Some(event_id) => event_id.clone(),
+            None => {
+                let event_id = self.misp.seed_event(big_event(BIG_EVENT_ATTRIBUTES));
+                self.big_event_id = Some(event_id.clone());
+                event_id
+            }
+        };
+        let event_id: i64 = event_id
+            .parse()
+            .with_context(|| format!("misp-sim gave the event a non-numeric id {event_id}"))?;
+        let num_workers = 25;
+        let mut figures = Vec::new();
+        for run in 1..=runs {
+            let org_id = self.next_org();
+            let started =
+                subjects::start(&self.context, Subject::Runner, org_id, num_workers).await?;
+            tokio::time::sleep(SETTLE).await;
+            eprintln!(
+                "bench: {key}, run {run}/{runs}: {messages} calls of {} (event {event_id}, {BIG_EVENT_ATTRIBUTES} attributes, {})",
+                load::GET_EVENT_FUNCTION,
+                in_flight.map_or("all at once".to_string(), |n| format!("{n} in flight")),
+            );
+            let call = Call {
+                function: load::GET_EVENT_FUNCTION,
+                inputs: json!({"misp_event_id": event_id}),
+                in_flight,
+            };
+            let measured = self
+                .measured_calls(org_id, messages, Some(started.pid), call)
+                .await?;
+            if measured.missing > 0 || measured.error_replies > 0 {
+                eprintln!(
+                    "bench: warning: {} calls without a final reply, {} error replies; see {}",
+                    measured.missing,
+                    measured.error_replies,
+                    started.log_path.display()
+                );
+            }
+            started.stop();
+            self.misp.clear_requests();
+            figures.push(measured);
+        }
+        let shape = match in_flight {
+            Some(1) => "one call at a time".to_string(),
+            Some(n) => format!("{n} calls in flight"),
+            None => format!("all at once, num_workers {num_workers}"),
+        };
+        Ok(ScenarioResult {
+            key,
+            title: format!(
+                "{}, {} on an event of {BIG_EVENT_ATTRIBUTES} attributes, {shape}",
+                Subject::Runner.name(),
+                load::GET_EVENT_FUNCTION
+            ),
+            subject: Some(Subject::Runner),
+            num_workers,
+            misp_latency_ms: 0,
+            runs: figures,
+        })
+    }
+
     /// One burst, with the CPU of the subject, the broker and this harness around it.
     async fn measured_burst(
         &mut self,
         org_id: u64,
         messages: usize,
         subject_pid: Option<u32>,
+    ) -> Result<RunFigures> {
+        let call = Call {
+            function: load::FUNCTION,
+            inputs: json!({"misp_attribute_value": SEARCH_VALUE}),
+            in_flight: None,
+        };
+        self.measured_calls(org_id, messages, subject_pid, call)
+            .await
+    }
+
+    /// Like [`Bench::measured_burst`], for any function, inputs and window.
+    async fn measured_calls(
+        &mut self,
+        org_id: u64,
+        messages: usize,
+        subject_pid: Option<u32>,
+        call: Call,
     ) -> Result<RunFigures> {
         let own_pid = std::process::id();
         let broker_pid = self.context.broker.pid();
@@ -448,7 +562,9 @@ impl Bench<'_> {
             &BurstOptions {
                 org_id,
                 messages,
-                value: SEARCH_VALUE.to_string(),
+                function: call.function,
+                inputs: call.inputs,
+                in_flight: call.in_flight,
                 idle_timeout: Duration::from_secs(60),
                 total_timeout: Duration::from_secs(600),
             },
@@ -514,6 +630,61 @@ impl Bench<'_> {
         }
         Ok(result)
     }
+}
+
+/// What each message of a measured run calls.
+struct Call {
+    function: &'static str,
+    inputs: serde_json::Value,
+    /// See [`BurstOptions::in_flight`].
+    in_flight: Option<usize>,
+}
+
+/// An event of `attributes` attributes as analysts build them: four types in turn (IPs from
+/// the benchmarking range, domains, MD5s, URLs), a comment on each, `tlp:amber` on every
+/// tenth, and an ATT&CK technique and a TLP tag on the event.
+fn big_event(attributes: usize) -> serde_json::Value {
+    let attribute = |index: usize| {
+        let (kind, category, value) = match index % 4 {
+            0 => (
+                "ip-dst",
+                "Network activity",
+                format!("198.18.{}.{}", index / 250, index % 250 + 1),
+            ),
+            1 => (
+                "domain",
+                "Network activity",
+                format!("host{index}.bench.example"),
+            ),
+            2 => ("md5", "Payload delivery", format!("{index:032x}")),
+            _ => (
+                "url",
+                "Network activity",
+                format!("https://files{index}.bench.example/payload.bin"),
+            ),
+        };
+        let tags = match index % 10 {
+            0 => json!([{"name": "tlp:amber"}]),
+            _ => json!([]),
+        };
+        json!({
+            "type": kind,
+            "category": category,
+            "value": value,
+            "to_ids": !index.is_multiple_of(3),
+            "comment": format!("seen in campaign wave {}", index % 7),
+            "Tag": tags,
+        })
+    };
+    json!({
+        "info": format!("benchmark event of {attributes} attributes"),
+        "threat_level_id": "2",
+        "Tag": [
+            {"name": "tlp:green"},
+            {"name": "misp-galaxy:mitre-attack-pattern=\"Phishing - T1566\""},
+        ],
+        "Attribute": (0..attributes).map(attribute).collect::<Vec<_>>(),
+    })
 }
 
 /// The figures of one run from its burst and the process samples around it.
@@ -601,6 +772,29 @@ mod tests {
         let all = plan(&[]).unwrap().unwrap();
         assert!(!all.quick);
         assert!(SCENARIOS.iter().all(|key| all.runs(key)));
+    }
+
+    #[test]
+    fn the_big_event_holds_distinct_values_misp_would_accept() {
+        let event = big_event(BIG_EVENT_ATTRIBUTES);
+        let attributes = event["Attribute"].as_array().unwrap();
+        assert_eq!(attributes.len(), BIG_EVENT_ATTRIBUTES);
+        let values: std::collections::BTreeSet<&str> = attributes
+            .iter()
+            .map(|attribute| attribute["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(values.len(), BIG_EVENT_ATTRIBUTES, "no duplicate values");
+        for attribute in attributes {
+            let value = attribute["value"].as_str().unwrap();
+            match attribute["type"].as_str().unwrap() {
+                "ip-dst" => assert!(value.parse::<std::net::Ipv4Addr>().is_ok(), "{value}"),
+                "md5" => assert!(
+                    value.len() == 32 && value.bytes().all(|byte| byte.is_ascii_hexdigit()),
+                    "{value}"
+                ),
+                _ => assert!(value.contains(".bench.example"), "{value}"),
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use misp_sim::MispSim;
 use soar_sim::{SoarRestOptions, SoarRestSim};
 
-use super::load::{DESTINATION, FUNCTION};
+use super::load::{DESTINATION, FUNCTION, GET_EVENT_FUNCTION};
 use super::setup::Broker;
 
 /// Which implementation a run measures.
@@ -96,7 +96,10 @@ pub async fn start(
     let soar = SoarRestSim::try_start(SoarRestOptions {
         org_id,
         tls: true,
-        functions: vec![(FUNCTION.to_string(), DESTINATION.to_string())],
+        functions: [FUNCTION, GET_EVENT_FUNCTION]
+            .iter()
+            .map(|function| (function.to_string(), DESTINATION.to_string()))
+            .collect(),
         ..SoarRestOptions::default()
     })
     .await
