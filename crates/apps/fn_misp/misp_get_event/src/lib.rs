@@ -63,7 +63,20 @@ impl Function for MispGetEvent {
             Err(error) => return Err(error.into()),
         };
         let summary = EventSummary::of(answer, max_attributes);
-        context.progress(summary.progress_text(&event));
+        if summary.truncated() {
+            context.progress(format!(
+                "MISP {} has {} attributes; returning the first {}",
+                event.describe(),
+                summary.total_attributes,
+                summary.returned_attributes
+            ));
+        } else {
+            context.progress(format!(
+                "Got MISP {} with {} attributes",
+                event.describe(),
+                summary.total_attributes
+            ));
+        }
         Ok(summary.into_output())
     }
 }
@@ -105,23 +118,6 @@ impl EventSummary {
 
     pub fn truncated(&self) -> bool {
         self.returned_attributes < self.total_attributes
-    }
-
-    fn progress_text(&self, event: &EventRef) -> String {
-        if self.truncated() {
-            format!(
-                "MISP {} has {} attributes; returning the first {}",
-                event.describe(),
-                self.total_attributes,
-                self.returned_attributes
-            )
-        } else {
-            format!(
-                "Got MISP {} with {} attributes",
-                event.describe(),
-                self.total_attributes
-            )
-        }
     }
 
     pub fn into_output(self) -> FunctionOutput {
