@@ -9,6 +9,7 @@ use soar_core::{
 };
 
 pub mod attribute;
+pub mod attribute_type;
 pub mod event;
 pub mod tags;
 

@@ -160,9 +160,10 @@ impl Function for MispSearchEvents {
         ));
         let found = client.search_events_counted(search.body(&page)).await?;
         let output = search_output(found, &page);
+        let total = output["total"].as_u64().unwrap_or(0);
         context.progress(format!(
-            "Found {} matching events, {} on this page",
-            output["total"],
+            "Found {total} matching event{}, {} on this page",
+            if total == 1 { "" } else { "s" },
             output["events"].as_array().map_or(0, Vec::len)
         ));
         Ok(FunctionOutput::success(output))
@@ -209,7 +210,9 @@ impl EventSearch {
         };
         let search = EventSearch {
             value: inputs.text(MISP_ATTRIBUTE_VALUE.name)?,
-            attribute_type: trimmed(&MISP_ATTRIBUTE_TYPE)?,
+            attribute_type: trimmed(&MISP_ATTRIBUTE_TYPE)?
+                .map(|text| fn_misp::attribute_type::checked(&text))
+                .transpose()?,
             category: choice(inputs, &MISP_CATEGORY)?.map(str::to_string),
             tags_all: tag_list(inputs, &MISP_TAGS_ALL)?,
             tags_none: tag_list(inputs, &MISP_TAGS_NONE)?,
@@ -657,6 +660,10 @@ mod tests {
                 "{bad}"
             );
         }
+        assert_eq!(
+            search_with(json!({"misp_attribute_type": "IP-DST"})),
+            "input 'misp_attribute_type' is \"IP-DST\", not a MISP attribute type; closest: ip-dst, ip-dst|port, ip-src"
+        );
         assert_eq!(
             search_with(json!({"misp_search_threat_level": "Severe"})),
             "input 'misp_search_threat_level' is \"Severe\", not one of High, Medium, Low, Undefined"
