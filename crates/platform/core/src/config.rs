@@ -263,6 +263,11 @@ impl Section {
         &self.name
     }
 
+    /// Every key of the section (lower-cased), in order, empty values included.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
     /// The value of `key`, trimmed; an empty value counts as absent.
     pub fn get(&self, key: &str) -> Option<&str> {
         let value = match self.values.get(key) {

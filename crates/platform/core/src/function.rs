@@ -1,5 +1,6 @@
 //! The `Function` trait and the static definition SOAR knows a function by.
 
+use crate::config::AppConfig;
 use crate::{FunctionContext, FunctionError, FunctionOutput, Inputs};
 
 /// One SOAR function: a static definition plus the code that runs it.
@@ -14,6 +15,14 @@ pub trait Function: Send + Sync + 'static {
         context: &FunctionContext,
         inputs: &Inputs,
     ) -> Result<FunctionOutput, FunctionError>;
+
+    /// Checks the function's own settings in `config` (the runner asks every function once
+    /// it has read `app.config`), so that a mistake shows at start-up rather than at the
+    /// first call. The error names the section and the key.
+    fn check_config(&self, config: &AppConfig) -> Result<(), String> {
+        let _ = config;
+        Ok(())
+    }
 }
 
 /// The app (SOAR package) a function belongs to: its config section and its metrics names.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::Function;
+use crate::config::AppConfig;
 
 /// One registration, submitted by `register_function!`.
 #[derive(Clone, Copy)]
@@ -105,6 +106,17 @@ impl Registry {
         self.by_name.values().copied()
     }
 
+    /// Each function's complaint about its settings in `config` ([`Function::check_config`]),
+    /// in API-name order: `(function name, problem)`.
+    pub fn config_problems(&self, config: &AppConfig) -> Vec<(&'static str, String)> {
+        self.functions()
+            .filter_map(|function| {
+                let problem = function.check_config(config).err()?;
+                Some((function.definition().name, problem))
+            })
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         self.by_name.len()
     }
@@ -184,6 +196,49 @@ mod tests {
     static F_TWO: Fake = Fake(&TWO);
     static F_OTHER_ONE: Fake = Fake(&OTHER_ONE);
     static F_THREE: Fake = Fake(&THREE);
+
+    /// A function that wants `[app_b] mode` set.
+    struct Picky(&'static FunctionDefinition);
+
+    #[async_trait::async_trait]
+    impl Function for Picky {
+        fn definition(&self) -> &'static FunctionDefinition {
+            self.0
+        }
+        async fn run(
+            &self,
+            _context: &FunctionContext,
+            _inputs: &Inputs,
+        ) -> Result<FunctionOutput, FunctionError> {
+            Ok(FunctionOutput::success(serde_json::Value::Null))
+        }
+        fn check_config(&self, config: &AppConfig) -> Result<(), String> {
+            match config
+                .section("app_b")
+                .and_then(|section| section.get("mode"))
+            {
+                Some(_) => Ok(()),
+                None => Err("[app_b] mode is missing".to_string()),
+            }
+        }
+    }
+
+    #[test]
+    fn config_problems_name_each_function_that_has_one() {
+        static PICKY: Picky = Picky(&THREE);
+        let registry = Registry::from_functions([&F_ONE as &dyn Function, &PICKY]).unwrap();
+        let without = AppConfig::parse("[app_b]\nother=1\n", "test").unwrap();
+        assert_eq!(
+            registry.config_problems(&without),
+            vec![("three", "[app_b] mode is missing".to_string())]
+        );
+        let with = AppConfig::parse("[app_b]\nmode=strict\n", "test").unwrap();
+        assert!(registry.config_problems(&with).is_empty());
+        assert_eq!(
+            with.section("app_b").unwrap().keys().collect::<Vec<_>>(),
+            vec!["mode"]
+        );
+    }
 
     #[test]
     fn duplicate_names_are_an_error_naming_both() {
