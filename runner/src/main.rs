@@ -1,16 +1,20 @@
 //! `soar-runner`: serves SOAR functions over STOMP like resilient-circuits, and the
-//! commands around it (`selftest`, `invoke`, `functions`, `customize`, `config`).
+//! commands around it (`selftest`, `invoke`, `functions`, `customize`, `config`, `status`).
 
 mod config_cmd;
 mod customize;
 mod dispatch;
 mod invoke;
+mod listener;
 mod logging;
+mod metrics;
+mod recent;
 mod record;
 mod selftest;
 mod service;
 mod settings;
 mod soar_rest;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +31,9 @@ use soar_core::protected::ProtectedSecrets;
 use soar_apps as _;
 
 use crate::dispatch::{Environment, Outcome};
+use crate::listener::Listener;
 use crate::logging::LogFormat;
+use crate::metrics::Metrics;
 use crate::settings::ResilientSettings;
 use crate::soar_rest::SoarClient;
 
@@ -66,6 +72,15 @@ enum Command {
     },
     /// List the functions this binary serves.
     Functions,
+    /// Summarise a running runner from its listener ([resilient] metrics_listen).
+    Status {
+        /// Print the JSON the runner answered instead of the summary.
+        #[arg(long)]
+        json: bool,
+        /// The listener's address, as metrics_listen takes it (default: metrics_listen).
+        #[arg(long, value_name = "ADDRESS")]
+        listen: Option<String>,
+    },
     /// Import the functions, message destinations, fields and playbooks into SOAR.
     Customize {
         /// Do not ask for confirmation.
@@ -138,7 +153,7 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
             let max_result_size = ResilientSettings::from_app_config(&config)
                 .map(|settings| settings.max_result_size)
                 .unwrap_or(DEFAULT_MAX_RESULT_SIZE);
-            let environment = environment(registry, config, None, max_result_size);
+            let environment = environment(registry, config, None, max_result_size, None);
             match invoke::run(&environment, &function, inputs).await {
                 Outcome::Completed(payload) => {
                     let payload: serde_json::Value = serde_json::from_str(&payload)?;
@@ -150,7 +165,7 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
                         ExitCode::SUCCESS
                     })
                 }
-                Outcome::Failed(reason) => {
+                Outcome::Failed(_, reason) => {
                     eprintln!("error: {reason}");
                     Ok(ExitCode::from(1))
                 }
@@ -174,8 +189,36 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
             };
             config_cmd::run(mode, file.as_deref()).await
         }
+        Command::Status { json, listen } => {
+            let address = status_address(cli.config.as_deref(), listen.as_deref())?;
+            status::run(address, json).await
+        }
         Command::Run => run(cli, registry).await,
     }
+}
+
+/// Where `status` finds the listener: `--listen`, else `[resilient] metrics_listen` (the
+/// rest of the config is not checked: `status` talks to nothing else).
+fn status_address(
+    config: Option<&std::path::Path>,
+    listen: Option<&str>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let config = match listen {
+        Some(value) => AppConfig::parse(
+            &format!("[resilient]\nmetrics_listen={value}\n"),
+            "--listen",
+        )?,
+        None => AppConfig::load(config)?,
+    };
+    let section = config.require_section("resilient")?;
+    settings::metrics_listen(section)?.with_context(|| {
+        format!(
+            "{}: [resilient] {} is not set, so the runner serves no status; set it (for example {} = 9102) and restart the runner",
+            config.origin(),
+            listener::KEY,
+            listener::KEY
+        )
+    })
 }
 
 /// What every command does once `app.config` is read and logging is set up: logs what the
@@ -216,6 +259,11 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         env!("CARGO_PKG_VERSION")
     );
     config_loaded(&config);
+    // Bound before anything else, so that a port in use stops the start at once.
+    let listener = match settings.metrics_listen {
+        Some(address) => Some(Listener::bind(address).await?),
+        None => None,
+    };
     // The broker connection does not depend on anything REST says, so it opens meanwhile.
     let early = {
         let settings = settings.clone();
@@ -267,13 +315,36 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         org_id: soar.org_id,
         destinations,
     };
+    let stop_listener = tokio_util::sync::CancellationToken::new();
+    let metrics = listener.map(|listener| {
+        let names: Vec<&'static str> = registry.names().collect();
+        let metrics = Arc::new(Metrics::new(&names, settings.num_workers));
+        if let Some(address) = listener.local_addr() {
+            tracing::info!(%address, "serving /metrics, /healthz, /readyz and /status");
+        }
+        tokio::spawn(listener.serve(metrics.clone(), stop_listener.clone()));
+        metrics
+    });
+    let observer = metrics
+        .clone()
+        .map(|metrics| metrics as soar_core::observe::SharedObserver);
     let environment = environment(
         registry,
         config,
         Some(Arc::new(soar)),
         settings.max_result_size,
+        observer,
     );
-    service::run(service_config, environment, Some(early), shutdown_signal()).await?;
+    let served = service::run(
+        service_config,
+        environment,
+        metrics,
+        Some(early),
+        shutdown_signal(),
+    )
+    .await;
+    stop_listener.cancel();
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -284,6 +355,7 @@ fn environment(
     config: AppConfig,
     soar: Option<Arc<dyn soar_core::SoarRest>>,
     max_result_size: usize,
+    request_observer: Option<soar_core::observe::SharedObserver>,
 ) -> Environment {
     let misp = match config.section("fn_misp") {
         None => Err(format!(
@@ -293,6 +365,10 @@ fn environment(
         Some(_) => MispConfig::from_app_config(&config)
             .map_err(|error| error.to_string())
             .and_then(|misp| MispClient::new(misp).map_err(|error| error.to_string()))
+            .map(|client| match &request_observer {
+                Some(observer) => client.with_observer(observer.clone()),
+                None => client,
+            })
             .map(Arc::new),
     };
     if let Err(reason) = &misp {
@@ -304,6 +380,7 @@ fn environment(
         misp,
         soar,
         max_result_size,
+        request_observer,
     }
 }
 

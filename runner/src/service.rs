@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::dispatch::{self, Environment, Outcome};
+use crate::dispatch::{self, Environment, Failure, Outcome};
+use crate::metrics::{Metrics, NO_FUNCTION};
 use crate::record::{Arrival, FinalReply, Record};
 use crate::settings::{ResilientSettings, Verify};
 
@@ -32,10 +33,12 @@ pub enum ServiceError {
     Refused(String),
 }
 
-/// Serves until `shutdown` resolves, then drains and disconnects.
+/// Serves until `shutdown` resolves, then drains and disconnects. `metrics`, when the
+/// operator's listener is on, is told of everything that happens.
 pub async fn run(
     config: ServiceConfig,
     environment: Environment,
+    metrics: Option<Arc<Metrics>>,
     early: Option<EarlyConnection>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
@@ -55,7 +58,9 @@ pub async fn run(
         tracker: TaskTracker::new(),
         stop_functions: CancellationToken::new(),
         max_message_size: config.settings.max_message_size,
+        metrics,
     });
+    shared.count(|metrics| metrics.watch_workers(shared.permits.clone()));
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     let mut epoch = 0u64;
@@ -71,6 +76,7 @@ pub async fn run(
                 if let Some(reason) = fatal(&error) {
                     return Err(ServiceError::Refused(reason));
                 }
+                shared.count(Metrics::broker_connect_failed);
                 let delay = backoff.next_delay();
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "cannot connect to the broker; retrying");
                 tokio::select! {
@@ -83,6 +89,7 @@ pub async fn run(
         backoff.reset();
         epoch += 1;
         shared.set_link(epoch, Some(sender.clone()));
+        shared.count(|metrics| metrics.broker_up(config.destinations.len()));
         tracing::info!(
             destinations = ?config.destinations,
             num_workers = config.settings.num_workers,
@@ -100,13 +107,18 @@ pub async fn run(
             };
             match frame {
                 Ok(frame) if frame.command == "MESSAGE" => {
+                    let waiting = std::time::Instant::now();
                     let permit = tokio::select! {
                         biased;
                         () = &mut shutdown => break,
                         permit = shared.permits.clone().acquire_owned() => permit,
                     };
                     let Ok(permit) = permit else { break };
-                    shared.clone().take(frame, epoch, &sender, permit).await;
+                    let waited = waiting.elapsed();
+                    shared
+                        .clone()
+                        .take(frame, epoch, &sender, permit, waited)
+                        .await;
                 }
                 Ok(frame) => {
                     tracing::debug!(command = %frame.command, "ignoring a frame from the broker");
@@ -117,6 +129,7 @@ pub async fn run(
                     }
                     tracing::warn!(%error, "lost the broker connection; reconnecting");
                     shared.set_link(epoch, None);
+                    shared.count(Metrics::broker_down);
                     break;
                 }
             }
@@ -126,6 +139,7 @@ pub async fn run(
             break Some(sender);
         }
     };
+    shared.count(Metrics::draining);
     drain(&shared, config.settings.shutdown_timeout).await;
     if let Some(sender) = last_sender
         && let Err(error) = sender.disconnect().await
@@ -186,6 +200,7 @@ struct Shared {
     tracker: TaskTracker,
     stop_functions: CancellationToken,
     max_message_size: usize,
+    metrics: Option<Arc<Metrics>>,
 }
 
 struct Link {
@@ -201,7 +216,26 @@ struct Delivery {
     correlation_id: Option<String>,
 }
 
+/// Counts a message taken as in flight until it is dropped: its final reply reached the
+/// broker, was kept for later, or the message was given up at shutdown.
+struct InFlight(Option<Arc<Metrics>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(metrics) = &self.0 {
+            metrics.message_settled();
+        }
+    }
+}
+
 impl Shared {
+    /// Tells the metrics, when the listener is on.
+    fn count(&self, record: impl FnOnce(&Metrics)) {
+        if let Some(metrics) = &self.metrics {
+            record(metrics);
+        }
+    }
+
     fn set_link(&self, epoch: u64, sender: Option<StompSender>) {
         let mut link = lock(&self.link);
         link.epoch = epoch;
@@ -224,6 +258,7 @@ impl Shared {
         epoch: u64,
         sender: &StompSender,
         permit: tokio::sync::OwnedSemaphorePermit,
+        waited_for_worker: Duration,
     ) {
         let delivery = Delivery {
             message_id: frame
@@ -239,10 +274,12 @@ impl Shared {
             Arrival::Run => {}
             Arrival::AlreadyRunning => {
                 tracing::info!(message_id = %delivery.message_id, "redelivered while still running; it is not run twice");
+                self.count(|metrics| metrics.redelivered(false));
                 return;
             }
             Arrival::AlreadyDone { resend } => {
                 tracing::info!(message_id = %delivery.message_id, "redelivered after it was answered; acking it again");
+                self.count(|metrics| metrics.redelivered(true));
                 // Off the receive loop: a reply waiting for its receipt must not hold up
                 // the messages behind it.
                 let shared = self.clone();
@@ -253,6 +290,9 @@ impl Shared {
                     }
                     if let Some(reply) = resend {
                         let sent = send_reply(&sender, &reply).await;
+                        if sent {
+                            shared.count(Metrics::reply_resent);
+                        }
                         lock(&shared.record).delivered(&delivery.message_id, sent);
                     }
                     drop(permit);
@@ -266,10 +306,15 @@ impl Shared {
             correlation_id = delivery.correlation_id.as_deref().unwrap_or(""),
             function = tracing::field::Empty,
             workflow_instance = tracing::field::Empty,
+            playbook_instance = tracing::field::Empty,
+            incident = tracing::field::Empty,
         );
+        self.count(|metrics| metrics.message_taken(waited_for_worker));
+        let in_flight = InFlight(self.metrics.clone());
         let shared = self.clone();
-        self.tracker
-            .spawn(async move { shared.serve(frame, delivery, permit).await }.instrument(span));
+        self.tracker.spawn(
+            async move { shared.serve(frame, delivery, permit, in_flight).await }.instrument(span),
+        );
     }
 
     /// Runs the function, streams its progress, then acks and sends the final reply. The
@@ -281,9 +326,17 @@ impl Shared {
         frame: Frame,
         delivery: Delivery,
         permit: tokio::sync::OwnedSemaphorePermit,
+        _in_flight: InFlight,
     ) {
+        let started = std::time::Instant::now();
         let Some(reply_to) = delivery.reply_to.clone() else {
-            tracing::error!("the message has no reply-to header; acking it without a reply");
+            tracing::error!(
+                outcome = Failure::Malformed.label(),
+                "the message has no reply-to header; acking it without a reply"
+            );
+            self.count(|metrics| {
+                metrics.call_finished(NO_FUNCTION, Failure::Malformed.label(), started.elapsed())
+            });
             let (epoch, _) = self.current_link();
             lock(&self.record).finish(
                 &delivery.message_id,
@@ -297,7 +350,6 @@ impl Shared {
             self.ack_current(&delivery, epoch).await;
             return;
         };
-        let started = std::time::Instant::now();
         let (progress_tx, progress_rx) = mpsc::unbounded_channel::<String>();
         let forwarder = tokio::spawn(forward_progress(
             self.clone(),
@@ -305,21 +357,25 @@ impl Shared {
             reply_to.clone(),
             delivery.correlation_id.clone(),
         ));
+        // The function's registered name, for the metrics; never a name the message made up.
+        let mut function = NO_FUNCTION;
         let outcome = if frame.body.len() > self.max_message_size {
-            Outcome::Failed(format!(
-                "the message is {} bytes, more than the {} bytes allowed ([resilient] max_message_size_mb)",
-                frame.body.len(),
-                self.max_message_size
-            ))
+            Outcome::Failed(
+                Failure::Oversized,
+                format!(
+                    "the message is {} bytes, more than the {} bytes allowed ([resilient] max_message_size_mb)",
+                    frame.body.len(),
+                    self.max_message_size
+                ),
+            )
         } else {
             match dispatch::parse_call(&frame.body) {
-                Err(problem) => Outcome::Failed(problem),
+                Err(problem) => Outcome::Failed(Failure::Malformed, problem),
                 Ok(call) => {
-                    let span = tracing::Span::current();
-                    span.record("function", call.function.as_str());
-                    if let Some(id) = call.workflow_instance_id {
-                        span.record("workflow_instance", id);
+                    if let Ok(served) = self.environment.registry.get(&call.function) {
+                        function = served.definition().name;
                     }
+                    record_call_ids(&call);
                     let sink = progress_tx.clone();
                     let progress: soar_core::ProgressSink = Arc::new(move |message: String| {
                         let _ = sink.send(message);
@@ -354,13 +410,16 @@ impl Shared {
         // The forwarder ends once every sender of the channel is gone, including the one the
         // error paths never used.
         drop(progress_tx);
+        let elapsed = started.elapsed();
+        self.count(|metrics| metrics.call_finished(function, outcome.label(), elapsed));
+        // The one line per call at info level; the span adds the function and SOAR's ids.
+        let elapsed_ms = elapsed.as_millis() as u64;
         match &outcome {
-            Outcome::Completed(_) => tracing::info!(
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "completed"
-            ),
-            Outcome::Failed(reason) => {
-                tracing::warn!(elapsed_ms = started.elapsed().as_millis() as u64, %reason, "failed")
+            Outcome::Completed(_) => {
+                tracing::info!(elapsed_ms, outcome = outcome.label(), "completed")
+            }
+            Outcome::Failed(_, reason) => {
+                tracing::warn!(elapsed_ms, outcome = outcome.label(), %reason, "failed")
             }
         }
         let reply = FinalReply {
@@ -373,6 +432,7 @@ impl Shared {
         let Some(sender) = sender else {
             let _ = forwarder.await;
             tracing::warn!("no broker connection; the reply is kept and sent after reconnecting");
+            self.count(Metrics::reply_kept);
             lock(&self.record).delivered(&delivery.message_id, false);
             return;
         };
@@ -392,8 +452,11 @@ impl Shared {
             send_reply(&sender, &reply).await
         };
         let ((), sent) = tokio::join!(acked, replied);
-        if !sent {
+        if sent {
+            self.count(Metrics::final_sent);
+        } else {
             tracing::warn!("the reply could not be sent; it is kept and sent after reconnecting");
+            self.count(Metrics::reply_kept);
         }
         lock(&self.record).delivered(&delivery.message_id, sent);
     }
@@ -417,6 +480,9 @@ impl Shared {
         );
         for (message_id, reply) in unsent {
             let sent = send_reply(sender, &reply).await;
+            if sent {
+                self.count(Metrics::reply_resent);
+            }
             lock(&self.record).delivered(&message_id, sent);
         }
     }
@@ -436,12 +502,35 @@ async fn forward_progress(
         // As persistent as the final reply: ActiveMQ does not keep the order between
         // persistent and non-persistent messages, and progress must come before the end.
         headers.push(("persistent", "true"));
-        if let Err(error) = sender
+        match sender
             .send(&reply_to, &headers, dispatch::progress_body(&message))
             .await
         {
-            tracing::debug!(%error, "a progress message was lost with the connection");
+            Ok(()) => shared.count(Metrics::progress_sent),
+            Err(error) => {
+                tracing::debug!(%error, "a progress message was lost with the connection");
+            }
         }
+    }
+}
+
+/// Puts SOAR's ids on the message's span, so every line logged for the call carries them:
+/// the workflow or playbook instance, and the incident when the function takes one.
+fn record_call_ids(call: &dispatch::Call) {
+    let span = tracing::Span::current();
+    span.record("function", call.function.as_str());
+    if let Some(id) = call.workflow_instance_id {
+        span.record("workflow_instance", id);
+    }
+    if let Some(id) = call.playbook_instance_id {
+        span.record("playbook_instance", id);
+    }
+    if let Some(id) = call
+        .inputs
+        .get("incident_id")
+        .and_then(serde_json::Value::as_i64)
+    {
+        span.record("incident", id);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The validated `[resilient]` section: how to reach SOAR's REST API and its broker, and
 //! how the runner behaves. Defaults follow resilient-circuits (soar_protocol §1.2).
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -60,6 +61,8 @@ pub struct ResilientSettings {
     /// never run twice.
     pub message_record_size: usize,
     pub selftest_timeout: Duration,
+    /// Where the operator's HTTP listener (metrics, health, status) listens; off when `None`.
+    pub metrics_listen: Option<SocketAddr>,
     pub loglevel: Option<String>,
     pub logdir: Option<PathBuf>,
     pub logfile: String,
@@ -120,6 +123,7 @@ impl ResilientSettings {
             message_record_size: section.u64_in("message_record_size", 100..=1_000_000, 100_000)?
                 as usize,
             selftest_timeout: seconds(section, "selftest_timeout", 1..=600, 10)?,
+            metrics_listen: metrics_listen(section)?,
             loglevel: section.get("loglevel").map(str::to_string),
             logdir,
             logfile: section.get("logfile").unwrap_or("app.log").to_string(),
@@ -207,6 +211,35 @@ fn proxy(section: &Section) -> Result<Option<Secret>, ConfigError> {
     Ok(Some(Secret::new(format!("http://{auth}{host}:{port}"))))
 }
 
+/// `[resilient] metrics_listen`: a port alone listens on loopback (127.0.0.1); an address
+/// with a port (`0.0.0.0:9102`, `[::1]:9102`, `localhost:9102`) listens there.
+pub fn metrics_listen(section: &Section) -> Result<Option<SocketAddr>, ConfigError> {
+    let Some(value) = section.get("metrics_listen") else {
+        return Ok(None);
+    };
+    let value = value.trim();
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let address = if let Ok(port) = value.parse::<u16>() {
+        Some(SocketAddr::new(loopback, port))
+    } else if let Ok(address) = value.parse::<SocketAddr>() {
+        Some(address)
+    } else {
+        value
+            .strip_prefix("localhost:")
+            .and_then(|port| port.parse::<u16>().ok())
+            .map(|port| SocketAddr::new(loopback, port))
+    };
+    match address {
+        Some(address) if address.port() != 0 => Ok(Some(address)),
+        _ => Err(section.invalid(
+            "metrics_listen",
+            format!(
+                "is '{value}'; expected a port (9102, on loopback) or an IP address with a port (0.0.0.0:9102)"
+            ),
+        )),
+    }
+}
+
 fn port(section: &Section, key: &str, default: u16) -> Result<u16, ConfigError> {
     Ok(section.u64_in(key, 1..=65535, u64::from(default))? as u16)
 }
@@ -286,6 +319,37 @@ mod tests {
     fn the_secret_never_shows_in_debug_output() {
         let settings = settings("").unwrap();
         assert!(!format!("{settings:?}").contains("s3cret-value"));
+    }
+
+    #[test]
+    fn metrics_listen_is_off_by_default_and_a_bare_port_means_loopback() {
+        assert_eq!(settings("").unwrap().metrics_listen, None);
+        let listen =
+            |value: &str| settings(&format!("metrics_listen={value}")).map(|s| s.metrics_listen);
+        assert_eq!(
+            listen("9102").unwrap(),
+            Some("127.0.0.1:9102".parse().unwrap())
+        );
+        assert_eq!(
+            listen("0.0.0.0:9102").unwrap(),
+            Some("0.0.0.0:9102".parse().unwrap())
+        );
+        assert_eq!(
+            listen("[::1]:9102").unwrap(),
+            Some("[::1]:9102".parse().unwrap())
+        );
+        assert_eq!(
+            listen("localhost:9102").unwrap(),
+            Some("127.0.0.1:9102".parse().unwrap())
+        );
+        for bad in ["0", "70000", "metrics.example.com:9102", "127.0.0.1"] {
+            let error = listen(bad).unwrap_err().to_string();
+            assert!(
+                error.contains("[resilient] metrics_listen"),
+                "{bad}: {error}"
+            );
+            assert!(error.contains(bad), "{bad}: {error}");
+        }
     }
 
     #[test]

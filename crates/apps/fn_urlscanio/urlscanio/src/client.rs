@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
+use soar_core::observe::{AttemptEnd, FinishedAttempt, Service, SharedObserver};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -18,11 +19,12 @@ use crate::config::UrlscanConfig;
 pub const SUBMISSION_SUCCESSFUL: &str = "Submission successful";
 
 /// A urlscan.io client for one call, sharing the process-wide HTTP connection pool.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct UrlscanClient {
     http: reqwest::Client,
     config: UrlscanConfig,
     api_key_header: HeaderValue,
+    observer: Option<SharedObserver>,
 }
 
 /// What to scan, from the function's inputs.
@@ -152,6 +154,21 @@ impl Waiting {
     }
 }
 
+impl std::fmt::Debug for UrlscanClient {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("UrlscanClient")
+            .field("config", &self.config)
+            .field("observed", &self.observer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The endpoints as the runner's metrics name them: templates, never a scan's uuid.
+const SCAN_ENDPOINT: &str = "/scan";
+const RESULT_ENDPOINT: &str = "/result";
+const SCREENSHOT_ENDPOINT: &str = "/screenshots";
+
 impl UrlscanClient {
     /// A client for `config`; the HTTP connection pool is built once per proxy setting.
     pub fn new(config: &UrlscanConfig) -> Result<UrlscanClient, UrlscanError> {
@@ -162,7 +179,14 @@ impl UrlscanClient {
             http: shared_http(config)?,
             config: config.clone(),
             api_key_header,
+            observer: None,
         })
+    }
+
+    /// The same client, telling `observer` (the runner's metrics) of every request.
+    pub fn with_observer(mut self, observer: Option<SharedObserver>) -> UrlscanClient {
+        self.observer = observer;
+        self
     }
 
     /// `{report_url}/result/{uuid}/`: where the report is fetched from.
@@ -194,8 +218,10 @@ impl UrlscanClient {
                 .post(&url)
                 .header("API-Key", self.api_key_header.clone())
                 .json(&body);
+            // Only a 429 makes this loop go round, so every later attempt is a retry.
+            let retry = attempt > 1;
             let answer = self
-                .exchange("POST", &url, builder, attempt, cancel)
+                .exchange("POST", &url, SCAN_ENDPOINT, builder, attempt, retry, cancel)
                 .await?;
             match answer.status {
                 200 => return submission(&url, &answer.body),
@@ -233,7 +259,10 @@ impl UrlscanClient {
     ) -> Result<Value, UrlscanError> {
         let uuid = &submission.uuid;
         let url = self.report_url(uuid);
-        match self.get_when_ready(&url, deadline, cancel, on_wait).await {
+        match self
+            .get_when_ready(&url, RESULT_ENDPOINT, deadline, cancel, on_wait)
+            .await
+        {
             Ok(bytes) => {
                 serde_json::from_slice(&bytes).map_err(|error| UrlscanError::InvalidResponse {
                     url: url.clone(),
@@ -269,7 +298,10 @@ impl UrlscanClient {
     ) -> Result<Vec<u8>, UrlscanError> {
         let url = self.screenshot_url(uuid);
         let deadline = deadline.max(Instant::now() + SCREENSHOT_GRACE);
-        match self.get_when_ready(&url, deadline, cancel, |_, _| {}).await {
+        match self
+            .get_when_ready(&url, SCREENSHOT_ENDPOINT, deadline, cancel, |_, _| {})
+            .await
+        {
             Ok(bytes) if bytes.starts_with(PNG_SIGNATURE) => Ok(bytes),
             Ok(_) => Err(UrlscanError::InvalidResponse {
                 url,
@@ -294,6 +326,7 @@ impl UrlscanClient {
     async fn get_when_ready(
         &self,
         url: &str,
+        endpoint: &'static str,
         deadline: Instant,
         cancel: &CancellationToken,
         mut on_wait: impl FnMut(&Waiting, Duration),
@@ -301,13 +334,18 @@ impl UrlscanClient {
         let started = Instant::now();
         let mut transient_in_a_row = 0;
         let mut attempt = 0u32;
+        // A poll after "not yet" (404) is no retry; one after a failure or a 429 is.
+        let mut retry = false;
         loop {
             attempt = attempt.saturating_add(1);
             let builder = self
                 .http
                 .get(url)
                 .header("API-Key", self.api_key_header.clone());
-            let (waiting, wait) = match self.exchange("GET", url, builder, attempt, cancel).await {
+            let exchanged = self
+                .exchange("GET", url, endpoint, builder, attempt, retry, cancel)
+                .await;
+            let (waiting, wait) = match exchanged {
                 Ok(answer) => match answer.status {
                     200 => return Ok(answer.body),
                     404 => (Waiting::Pending, self.config.poll_interval),
@@ -351,6 +389,7 @@ impl UrlscanClient {
                 }
                 Waiting::Pending | Waiting::RateLimited(_) => transient_in_a_row = 0,
             }
+            retry = !matches!(waiting, Waiting::Pending);
             let now = Instant::now();
             if now >= deadline {
                 return Err(PollError::Deadline(waiting));
@@ -365,12 +404,15 @@ impl UrlscanClient {
 
     /// Sends one request and reads the whole answer, logging method, path, status, attempt
     /// and elapsed time (never headers: they hold the key).
+    #[allow(clippy::too_many_arguments)] // Each says something about one request.
     async fn exchange(
         &self,
         method: &'static str,
         url: &str,
+        endpoint: &'static str,
         builder: reqwest::RequestBuilder,
         attempt: u32,
+        retry: bool,
         cancel: &CancellationToken,
     ) -> Result<Answer, UrlscanError> {
         let started = Instant::now();
@@ -385,28 +427,44 @@ impl UrlscanClient {
             status = tracing::field::Empty,
             elapsed_ms = tracing::field::Empty,
         );
+        let failed = |error: reqwest::Error| {
+            let end = AttemptEnd::from_transport_error(&error);
+            (Err(transport_error(method, url, &error)), Some(end))
+        };
         let exchange = async {
-            let response = builder
-                .send()
-                .await
-                .map_err(|error| transport_error(method, url, &error))?;
+            let response = match builder.send().await {
+                Ok(response) => response,
+                Err(error) => return failed(error),
+            };
             let status = response.status().as_u16();
             let headers = response.headers().clone();
-            let body = response
-                .bytes()
-                .await
-                .map_err(|error| transport_error(method, url, &error))?;
-            Ok(Answer {
-                status,
-                headers,
-                body: body.to_vec(),
-            })
+            match response.bytes().await {
+                Ok(body) => (
+                    Ok(Answer {
+                        status,
+                        headers,
+                        body: body.to_vec(),
+                    }),
+                    Some(AttemptEnd::Answered(status)),
+                ),
+                Err(error) => failed(error),
+            }
         };
-        let answer = tokio::select! {
+        let (answer, end) = tokio::select! {
             biased;
-            _ = cancel.cancelled() => Err(UrlscanError::Cancelled),
-            answer = exchange.instrument(span.clone()) => answer,
+            _ = cancel.cancelled() => (Err(UrlscanError::Cancelled), None),
+            exchanged = exchange.instrument(span.clone()) => exchanged,
         };
+        if let (Some(observer), Some(end)) = (&self.observer, end) {
+            observer.attempt_finished(&FinishedAttempt {
+                service: Service::Urlscan,
+                method,
+                endpoint,
+                end,
+                elapsed: started.elapsed(),
+                retry,
+            });
+        }
         let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         span.record("elapsed_ms", elapsed_ms);
         let _entered = span.enter();

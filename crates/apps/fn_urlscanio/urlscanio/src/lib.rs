@@ -129,7 +129,9 @@ impl Function for Urlscanio {
             referer: inputs.text("urlscanio_referer")?,
         };
         let incident_id = inputs.integer("incident_id")?;
-        let client = UrlscanClient::new(&config).map_err(function_error)?;
+        let client = UrlscanClient::new(&config)
+            .map_err(function_error)?
+            .with_observer(context.request_observer());
         let cancel = context.cancellation();
         let deadline = Instant::now() + config.timeout;
 
