@@ -15,6 +15,7 @@ use crate::{ForcedBody, ForcedResponse, ORG_NAME, RecordedRequest, RolePermissio
 mod attributes_change;
 mod events_read;
 mod tags_publish;
+mod verdict;
 
 /// An answer before it becomes an HTTP response.
 #[derive(Debug)]
@@ -49,6 +50,8 @@ pub(crate) struct State {
     sightings: Vec<Value>,
     /// Tag definitions, without the per-object `local` flag.
     tags: Vec<Value>,
+    /// Warninglists and decaying models (see `verdict`).
+    verdict_data: verdict::VerdictData,
     next_event_id: u64,
     next_attribute_id: u64,
     next_sighting_id: u64,
@@ -128,6 +131,7 @@ impl State {
             events: Vec::new(),
             sightings: Vec::new(),
             tags: Vec::new(),
+            verdict_data: verdict::VerdictData::default(),
             next_event_id: 1,
             next_attribute_id: 1,
             next_sighting_id: 1,
@@ -250,6 +254,13 @@ impl State {
                     error(405, INVALID_JSON, path)
                 } else {
                     self.attach_tag(body, path)
+                }
+            }
+            (Some("warninglists"), Some("checkValue")) if post => {
+                if needs_json {
+                    error(405, INVALID_JSON, path)
+                } else {
+                    self.check_warninglist_values(body, path)
                 }
             }
             (Some("servers"), Some("getVersion")) if get => {
@@ -551,7 +562,9 @@ impl State {
         let attribute_filter = AttributeFilter::from(filters);
         let event_ids = filters.get("eventid").map(string_list);
         let attribute_uuids = filters.get("uuid").map(string_list);
-        let include_event_tags = filters.get("includeEventTags").is_some_and(truthy);
+        // MISP adds the event's tags for the decay score's sake (fetchAttributes).
+        let include_event_tags = filters.get("includeEventTags").is_some_and(truthy)
+            || filters.get("includeDecayScore").is_some_and(truthy);
         let include_context = filters.get("includeContext").is_some_and(truthy);
         let include_sightings = filters.get("includeSightings").is_some_and(truthy);
         let deleted = attributes_change::DeletedFilter::from_filters(filters);
@@ -564,11 +577,20 @@ impl State {
             {
                 continue;
             }
+            // Objects' attributes too: restSearch flattens them (fetchAttributes' `flatten`).
+            let objects_attributes = event
+                .get("Object")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|object| object.get("Attribute").and_then(Value::as_array))
+                .flatten();
             for attribute in event
                 .get("Attribute")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
+                .chain(objects_attributes)
             {
                 let uuid = attribute.get("uuid").map(value_text).unwrap_or_default();
                 if attribute_uuids
@@ -621,6 +643,7 @@ impl State {
                             event_stub(event)
                         },
                     );
+                    self.add_search_extras(filters, attribute, fields);
                 }
                 found.push(output);
             }
@@ -1342,6 +1365,7 @@ fn is_known_action(controller: &str, action: &str) -> bool {
             | ("attributes", "add" | "restSearch" | "describeTypes")
             | ("sightings", "add" | "listSightings")
             | ("tags", "attachTagToObject")
+            | ("warninglists", "checkValue")
             | ("servers", "getVersion" | "getPyMISPVersion" | "index")
             | ("users", "view")
     )
