@@ -3,6 +3,7 @@
 
 mod attributes_change;
 mod events_read;
+mod operating;
 mod secrets;
 mod soak;
 mod support;
