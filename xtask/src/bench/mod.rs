@@ -32,10 +32,10 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--only KEY,...]
   --only    run only these scenarios and write no file; keys: ceiling, ceiling_50ms_w100,
             runner_instant, runner_instant_same_burst, baseline_instant, runner_50ms_w25,
             runner_50ms_w100, baseline_50ms_w25, runner_get_event_1000,
-            runner_get_event_1000_w25, startup";
+            runner_get_event_1000_w25, listener, startup";
 
 /// Every scenario key, in the order they run.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "ceiling",
     "ceiling_50ms_w100",
     "runner_instant",
@@ -46,6 +46,7 @@ const SCENARIOS: [&str; 11] = [
     "baseline_50ms_w25",
     "runner_get_event_1000",
     "runner_get_event_1000_w25",
+    "listener",
     "startup",
 ];
 
@@ -71,6 +72,8 @@ struct Plan {
     /// `misp_get_event` on the big event, one call at a time, then 25 at once.
     get_event: (usize, usize),
     get_event_w25: (usize, usize),
+    /// The runner with its operator's listener off and on, runs taken in turn.
+    listener: (usize, usize),
     /// Start-ups per subject, and how many of them also measure idle memory.
     startups: usize,
     idle_samples: usize,
@@ -97,6 +100,7 @@ impl Plan {
             baseline_50ms_w25: (500, 3),
             get_event: (200, 3),
             get_event_w25: (500, 3),
+            listener: (20_000, 5),
             startups: 10,
             idle_samples: 3,
             only: None,
@@ -115,6 +119,7 @@ impl Plan {
             baseline_50ms_w25: (100, 1),
             get_event: (50, 1),
             get_event_w25: (100, 1),
+            listener: (2_000, 2),
             startups: 3,
             idle_samples: 1,
             only: None,
@@ -333,6 +338,9 @@ async fn run_plan(plan: Plan) -> Result<Report> {
             scenarios.push(bench.get_event_scenario(key, in_flight, sizes).await?);
         }
     }
+    if plan.runs("listener") {
+        scenarios.extend(bench.listener_scenarios(plan.listener).await?);
+    }
     let startup = match plan.runs("startup") {
         true => bench.startup(plan.startups, plan.idle_samples).await?,
         false => StartupResult::default(),
@@ -451,6 +459,65 @@ impl Bench<'_> {
             misp_latency_ms,
             runs: figures,
         })
+    }
+
+    /// The cost of `[resilient] metrics_listen`: the runner's instant-MISP burst with the
+    /// listener off and on, the runs taken in turn (off, on, off, on...) so that drift in
+    /// the machine falls on both alike. While on, `/metrics` and `/status` are read every
+    /// second, fifteen times Prometheus' usual rate.
+    async fn listener_scenarios(
+        &mut self,
+        (messages, runs): (usize, usize),
+    ) -> Result<[ScenarioResult; 2]> {
+        self.misp.set_latency(Duration::ZERO);
+        let mut off = Vec::new();
+        let mut on = Vec::new();
+        for run in 1..=runs {
+            for subject in [Subject::Runner, Subject::RunnerListening] {
+                let org_id = self.next_org();
+                let started = subjects::start(&self.context, subject, org_id, 25).await?;
+                tokio::time::sleep(SETTLE).await;
+                eprintln!(
+                    "bench: listener, run {run}/{runs}: {messages} messages to {}",
+                    subject.name()
+                );
+                let scraper = started.metrics_port.map(|port| tokio::spawn(scrape(port)));
+                let measured = self
+                    .measured_burst(org_id, messages, Some(started.pid))
+                    .await?;
+                if let Some(scraper) = scraper {
+                    scraper.abort();
+                }
+                started.stop();
+                self.misp.clear_requests();
+                match subject {
+                    Subject::RunnerListening => on.push(measured),
+                    _ => off.push(measured),
+                }
+            }
+        }
+        let scenario = |key, title: &str, subject, runs| ScenarioResult {
+            key,
+            title: title.to_string(),
+            subject: Some(subject),
+            num_workers: 25,
+            misp_latency_ms: 0,
+            runs,
+        };
+        Ok([
+            scenario(
+                "runner_listener_off",
+                "soar-runner, num_workers 25, MISP instant, no metrics_listen (runs alternate with the next row)",
+                Subject::Runner,
+                off,
+            ),
+            scenario(
+                "runner_listener_on",
+                "soar-runner, num_workers 25, MISP instant, metrics_listen on, /metrics and /status read every second",
+                Subject::RunnerListening,
+                on,
+            ),
+        ])
     }
 
     /// `misp_get_event` on an event of [`BIG_EVENT_ATTRIBUTES`] attributes, soar-runner only
@@ -619,7 +686,9 @@ impl Bench<'_> {
                 );
                 started.stop();
                 let (times, idle) = match subject {
-                    Subject::Runner => (&mut result.runner_ms, &mut result.runner_idle_rss_mib),
+                    Subject::Runner | Subject::RunnerListening => {
+                        (&mut result.runner_ms, &mut result.runner_idle_rss_mib)
+                    }
                     Subject::Baseline => {
                         (&mut result.baseline_ms, &mut result.baseline_idle_rss_mib)
                     }
@@ -719,6 +788,26 @@ fn figures_of(
         harness_cpu_share: cpu_delta(harness).map(|seconds| seconds / wall_seconds),
         broker_cpu_share: cpu_delta(broker).map(|seconds| seconds / wall_seconds),
         publish_seconds: outcome.publish_time.as_secs_f64(),
+    }
+}
+
+/// Reads `/metrics` and `/status` from the runner's listener every second until aborted.
+async fn scrape(port: u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        for path in ["/metrics", "/status"] {
+            let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                continue;
+            };
+            let request =
+                format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            if stream.write_all(request.as_bytes()).await.is_ok() {
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer).await;
+            }
+        }
     }
 }
 

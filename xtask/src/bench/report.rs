@@ -325,6 +325,15 @@ impl Report {
                 aim: None,
             },
             Ratio {
+                key: "listener_cpu_per_call",
+                description: "CPU per call, MISP instant: metrics_listen on / off (runs in turn; compare with each row's range)",
+                value: divide(
+                    self.median("runner_listener_on", "cpu_ms_per_1000"),
+                    self.median("runner_listener_off", "cpu_ms_per_1000"),
+                ),
+                aim: None,
+            },
+            Ratio {
                 key: "runner_vs_ceiling",
                 description: "runner throughput, MISP instant / ceiling",
                 value: divide(

@@ -17,6 +17,8 @@ use super::setup::Broker;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
     Runner,
+    /// The runner with `[resilient] metrics_listen` on, for the listener's cost.
+    RunnerListening,
     Baseline,
 }
 
@@ -43,6 +45,8 @@ pub struct Started {
     /// waits for it, resilient-circuits does not.
     pub confirmed: Option<Duration>,
     pub log_path: PathBuf,
+    /// The operator's listener, for [`Subject::RunnerListening`].
+    pub metrics_port: Option<u16>,
     child: Child,
     /// The SOAR stand-in of this subject's org; it must outlive the subject.
     soar: SoarRestSim,
@@ -58,8 +62,13 @@ impl Subject {
     pub fn name(self) -> &'static str {
         match self {
             Subject::Runner => "soar-runner",
+            Subject::RunnerListening => "soar-runner with metrics_listen",
             Subject::Baseline => "resilient-circuits",
         }
+    }
+
+    fn is_runner(self) -> bool {
+        matches!(self, Subject::Runner | Subject::RunnerListening)
     }
 }
 
@@ -114,13 +123,25 @@ pub async fn start(
     std::fs::write(&soar_ca, soar.ca_pem().unwrap_or_default())
         .with_context(|| format!("writing {}", soar_ca.display()))?;
     let config = dir.join("app.config");
-    let text = app_config(context, subject, &soar, &soar_ca, &dir, num_workers);
+    let metrics_port = match subject {
+        Subject::RunnerListening => Some(free_port()?),
+        Subject::Runner | Subject::Baseline => None,
+    };
+    let mut text = app_config(context, subject, &soar, &soar_ca, &dir, num_workers);
+    if let Some(port) = metrics_port {
+        // Appended after the [fn_misp] section would put it there; it belongs in [resilient].
+        text = text.replacen(
+            "[resilient]\n",
+            &format!("[resilient]\nmetrics_listen={port}\n"),
+            1,
+        );
+    }
     std::fs::write(&config, text).with_context(|| format!("writing {}", config.display()))?;
     let log_path = dir.join("output.log");
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     let mut command = match subject {
-        Subject::Runner => {
+        Subject::Runner | Subject::RunnerListening => {
             let mut command = Command::new(context.runner_binary);
             command.arg("--config").arg(&config).arg("run");
             command
@@ -150,15 +171,16 @@ pub async fn start(
         startup: Duration::ZERO,
         confirmed: None,
         log_path: log_path.clone(),
+        metrics_port,
         child,
         soar,
     };
     // resilient-circuits logs to logs/app.log as well as to the console.
     let logs = [log_path, dir.join("logs/app.log")];
     let deadline = started + Duration::from_secs(60);
-    let sent_line = match subject {
-        Subject::Runner => SUBSCRIBING_LINE,
-        Subject::Baseline => STARTED_LINE,
+    let sent_line = match subject.is_runner() {
+        true => SUBSCRIBING_LINE,
+        false => STARTED_LINE,
     };
     let mut sent_at = None;
     loop {
@@ -173,7 +195,7 @@ pub async fn start(
         }
         if text.contains(STARTED_LINE) {
             started_subject.startup = sent_at.unwrap_or(elapsed);
-            if subject == Subject::Runner {
+            if subject.is_runner() {
                 started_subject.confirmed = Some(elapsed);
             }
             return Ok(started_subject);
@@ -215,7 +237,7 @@ fn app_config(
     );
     let specific = match subject {
         // The runner verifies the broker's certificate, as it does by default.
-        Subject::Runner => format!(
+        Subject::Runner | Subject::RunnerListening => format!(
             "stomp_port={port}\nstomp_tls=true\nstomp_cafile={ca}\n",
             port = context.broker.tls_port,
             ca = context.broker.ca.display(),
@@ -233,6 +255,13 @@ fn app_config(
         url = context.misp.url(),
         key = context.misp.key(),
     )
+}
+
+fn free_port() -> Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .context("finding a free port for metrics_listen")
 }
 
 fn tail(path: &Path) -> String {
