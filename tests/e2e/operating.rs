@@ -261,10 +261,12 @@ async fn metrics_count_every_outcome_pass_promtool_and_status_summarises_them() 
         .collect();
     assert_eq!(finals.len(), ids.len(), "one line per call:\n{log}");
     assert!(
-        finals.iter().any(|line| line.contains("function=\"urlscanio\"")
-            && line.contains(&format!("incident={INCIDENT}"))
-            && line.contains("workflow_instance=")
-            && line.contains("outcome=\"success\"")),
+        finals
+            .iter()
+            .any(|line| line.contains("function=\"urlscanio\"")
+                && line.contains(&format!("incident={INCIDENT}"))
+                && line.contains("workflow_instance=")
+                && line.contains("outcome=\"success\"")),
         "the urlscanio line names its function, workflow and incident:\n{log}"
     );
     assert!(
