@@ -259,6 +259,10 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         env!("CARGO_PKG_VERSION")
     );
     config_loaded(&config);
+    // Like a MISP config error: the function fails each call until fixed, the rest serve.
+    for (function, problem) in registry.config_problems(&config) {
+        tracing::error!(function, %problem, "this function will fail until its settings are fixed");
+    }
     // Bound before anything else, so that a port in use stops the start at once.
     let listener = match settings.metrics_listen {
         Some(address) => Some(Listener::bind(address).await?),

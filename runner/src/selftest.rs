@@ -33,6 +33,10 @@ pub async fn run(config_path: Option<&Path>, registry: Registry) -> u8 {
         Err(error) => return report_fail("config", &error.to_string(), 1),
     };
     report_ok("config", config.origin());
+    let function_config_problems = registry.config_problems(&config);
+    for (function, problem) in &function_config_problems {
+        report_fail(&format!("config of {function}"), problem, 1);
+    }
 
     let soar = match SoarClient::connect(&settings).await {
         Ok(soar) => soar,
@@ -116,7 +120,7 @@ pub async fn run(config_path: Option<&Path>, registry: Registry) -> u8 {
             other => println!("  {other}: unimplemented (no selftest for this app)"),
         }
     }
-    if failed {
+    if failed || !function_config_problems.is_empty() {
         return 1;
     }
     println!("selftest passed");
