@@ -951,3 +951,80 @@ async fn a_check_that_fails_for_a_transient_reason_counts_as_an_attempt() {
     );
     assert_eq!(add.stored(), 1);
 }
+
+/// Keeps every attempt the client reports.
+#[derive(Default)]
+struct Attempts(std::sync::Mutex<Vec<(String, String, soar_core::observe::AttemptEnd, bool)>>);
+
+impl soar_core::observe::RequestObserver for Attempts {
+    fn attempt_finished(&self, attempt: &soar_core::observe::FinishedAttempt<'_>) {
+        assert_eq!(attempt.service, soar_core::observe::Service::Misp);
+        self.0.lock().expect("not poisoned").push((
+            attempt.method.to_string(),
+            attempt.endpoint.to_string(),
+            attempt.end,
+            attempt.retry,
+        ));
+    }
+}
+
+#[tokio::test]
+async fn the_observer_sees_each_attempt_by_endpoint_template_and_a_refused_connection() {
+    use soar_core::observe::AttemptEnd;
+    let sim = http_sim().await;
+    let attempts = Arc::new(Attempts::default());
+    let client = client_for(&sim).with_observer(attempts.clone());
+    let created = client.add_event(&new_event("observed")).await.unwrap();
+    let id = text(&created, "/Event/id");
+    sim.fail_next(1, 503, None);
+    client.get_event(&id).await.unwrap();
+    let seen = attempts.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [
+            (
+                "POST".into(),
+                "/events/add".into(),
+                AttemptEnd::Answered(200),
+                false
+            ),
+            (
+                "GET".into(),
+                "/events/view".into(),
+                AttemptEnd::Answered(503),
+                false
+            ),
+            (
+                "GET".into(),
+                "/events/view".into(),
+                AttemptEnd::Answered(200),
+                true
+            ),
+        ],
+        "the event id never shows in an endpoint"
+    );
+
+    // Nothing listens on a port just freed: the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let mut config = config_for(&sim);
+    config.url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    config.retries = 0;
+    let closed_attempts = Arc::new(Attempts::default());
+    let closed = MispClient::new(config)
+        .unwrap()
+        .with_observer(closed_attempts.clone());
+    assert!(closed.get_version().await.is_err());
+    let seen = closed_attempts.0.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [(
+            "GET".into(),
+            "/servers/getVersion".into(),
+            AttemptEnd::ConnectFailed,
+            false
+        )]
+    );
+}
