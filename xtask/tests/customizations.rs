@@ -84,6 +84,7 @@ const NEW_FUNCTIONS: &[&str] = &[
     "misp_remove_tag",
     "misp_search_events",
     "misp_update_attribute",
+    "misp_verdict",
 ];
 
 #[test]

@@ -21,6 +21,7 @@ pub const KNOWN_FUNCTIONS: &[(&str, &str)] = &[
     ("misp_update_attribute", "fn_misp"),
     ("misp_delete_attribute", "fn_misp"),
     ("misp_add_sighting", "fn_misp"),
+    ("misp_verdict", "fn_misp"),
     ("urlscanio", "urlscanio"),
 ];
 
