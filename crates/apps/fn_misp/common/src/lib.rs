@@ -11,6 +11,8 @@ use soar_core::{
 pub mod attribute;
 pub mod attribute_type;
 pub mod event;
+pub mod once;
+pub mod indicators;
 pub mod tags;
 
 #[cfg(feature = "test_support")]
@@ -103,6 +105,25 @@ pub static MISP_ATTRIBUTE_UUID: InputField = InputField::text(
     "369078ac-a23f-4138-8850-6305e77f188f",
 )
 .tooltip("The MISP attribute's UUID");
+
+/// `__function/misp_to_ids`: an attribute's IDS flag (empty leaves it as it is); moved here
+/// unchanged from update_attribute, add_attributes sets it on every value it adds.
+pub static MISP_TO_IDS: InputField =
+    InputField::boolean("misp_to_ids", "c536dfc4-9d6e-4e14-b43f-1d93269f0842").tooltip(
+        "Whether the attribute is an indicator for detection (to_ids); empty leaves it as it is",
+    );
+
+/// `__function/misp_comment`: an attribute's comment (empty leaves it as it is); moved here
+/// unchanged from update_attribute, add_attributes sets it on every value it adds.
+pub static MISP_COMMENT: InputField =
+    InputField::text("misp_comment", "87a023b2-d7f8-42e3-a26c-8bc7e079c2c0")
+        .tooltip("The attribute's new comment; empty leaves it as it is");
+
+/// `__function/misp_values`: many values at once, one per line or a JSON list.
+pub static MISP_VALUES: InputField =
+    InputField::textarea("misp_values", "7c7acdea-acff-424a-a843-0e3b8a31108d").tooltip(
+        "One value per line (defanged forms such as hxxp:// or 1.2.3[.]4 are read as the real ones), or a JSON list of values or of {\"value\", \"type\"} objects",
+    );
 
 /// `__function/misp_tag_type`, the original create_tag's choice between an event and an
 /// attribute (values and UUIDs as its export has them).

@@ -19,16 +19,8 @@ use soar_core::{
 #[derive(Debug, Clone, Copy)]
 pub struct MispUpdateAttribute;
 
-/// `__function/misp_to_ids`: an attribute's IDS flag (empty leaves it as it is).
-pub static MISP_TO_IDS: InputField =
-    InputField::boolean("misp_to_ids", "c536dfc4-9d6e-4e14-b43f-1d93269f0842").tooltip(
-        "Whether the attribute is an indicator for detection (to_ids); empty leaves it as it is",
-    );
-
-/// `__function/misp_comment`: an attribute's comment (empty leaves it as it is).
-pub static MISP_COMMENT: InputField =
-    InputField::text("misp_comment", "87a023b2-d7f8-42e3-a26c-8bc7e079c2c0")
-        .tooltip("The attribute's new comment; empty leaves it as it is");
+/// The shared fields, also reachable here where they were first defined.
+pub use fn_misp::{MISP_COMMENT, MISP_TO_IDS};
 
 /// `__function/misp_first_seen`: when the attribute was first seen.
 pub static MISP_FIRST_SEEN: InputField = InputField::new(
