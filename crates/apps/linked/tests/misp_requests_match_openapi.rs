@@ -135,6 +135,12 @@ static DOCUMENT_GAPS: &[DocumentGap] = &[
     },
     DocumentGap {
         method: "POST",
+        path: "/attributes/restSearch",
+        problem: "at /type: [",
+        why: "several types as a list, which set_filter_type reads (convert_filters: any of them) and PyMISP's search(type_attribute=[...]) sends; the document knows one type only",
+    },
+    DocumentGap {
+        method: "POST",
         path: "/events/restSearch",
         problem: "at /org: \"1\" is valid under more than one of the schemas listed in the 'oneOf' keyword",
         why: "an organisation id as digits fits both branches of the document's oneOf (id, name); set_filter_org takes it",
@@ -431,6 +437,24 @@ const SCENARIOS: &[Scenario] = &[
             json!({"misp_event_id": 5, "misp_attribute_value": "198.51.100.7"})
         },
     },
+    // Sends the search without types (and, since MISP holds nothing, checkValue), so that
+    // the next scenario's gap hides nothing else.
+    Scenario {
+        function: "misp_verdict",
+        case: "a value MISP does not hold, then looked up in warninglists",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({"misp_attribute_value": "203.0.113.77"})
+        },
+    },
+    Scenario {
+        function: "misp_verdict",
+        case: "an IP address artifact, its MISP types as a list",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({"misp_attribute_value": "198.51.100.7", "misp_artifact_type": "IP Address"})
+        },
+    },
 ];
 
 const EVENT_UUID: &str = "5f0c1e2a-7b3d-4c8e-9a1f-2d3e4f5a6b7c";
@@ -539,11 +563,16 @@ async fn every_request_body_matches_misps_api_document() {
                     });
                     let message =
                         format!("{label}: {} {}: {problem}", request.method, request.path);
-                    // Only a request whose one problem is a known gap of the document.
-                    let only_problem = problem
-                        .split("\n    body:")
-                        .next()
-                        .is_some_and(|errors| !errors.contains("; at /"));
+                    // Only a request whose one problem is a known gap of the document: one
+                    // place in the body, however many of the schema's branches it fails.
+                    let only_problem = problem.split("\n    body:").next().is_some_and(|errors| {
+                        let mut places = errors
+                            .split("at /")
+                            .skip(1)
+                            .map(|error| error.split(':').next());
+                        let first = places.next();
+                        places.all(|place| place == first.flatten())
+                    });
                     let gap = DOCUMENT_GAPS.iter().find(|gap| {
                         only_problem
                             && gap.method == request.method
