@@ -14,6 +14,7 @@ use crate::{ForcedBody, ForcedResponse, ORG_NAME, RecordedRequest, RolePermissio
 // Endpoints of the functions beyond the original six, one module per group.
 mod attributes_change;
 mod events_read;
+mod objects;
 mod tags_publish;
 mod verdict;
 
@@ -189,6 +190,9 @@ impl State {
         let argument = segments.get(2).copied();
         let needs_json = post && !raw_body.is_empty() && body.is_string();
         if let Some(reply) = self.answer_attributes_change(method, &segments, body, path) {
+            return (reply, true);
+        }
+        if let Some(reply) = self.answer_objects(method, &segments, body, path) {
             return (reply, true);
         }
         let reply = match route {
@@ -1028,6 +1032,9 @@ impl State {
             });
         if duplicate && problems.is_empty() {
             problems.insert("value".to_string(), json!([DUPLICATE_ATTRIBUTE]));
+        }
+        if let Some(problem) = self.attribute_uuid_problem(attribute.get("uuid")) {
+            problems.insert("uuid".to_string(), json!([problem]));
         }
         if !problems.is_empty() {
             return Err(problems);

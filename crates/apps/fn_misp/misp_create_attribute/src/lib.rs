@@ -1,7 +1,8 @@
 //! The `misp_create_attribute` function: adds an artifact's value to a MISP event.
 
 use fn_misp::{APP, DESTINATION, MISP_ATTRIBUTE_TYPE, MISP_ATTRIBUTE_VALUE, MISP_EVENT_ID};
-use soar_core::misp::NewAttribute;
+use serde_json::{Value, json};
+use soar_core::misp::{Method, MispClient, MispError, NewAttribute, Repeat};
 use soar_core::{
     Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, Inputs,
 };
@@ -43,7 +44,11 @@ impl Function for MispCreateAttribute {
             attribute.attribute_type, attribute.value
         ));
         let event_uuid = fn_misp::event_uuid(client, event_id).await?;
-        match client.add_attribute(&event_uuid, &attribute).await {
+        let created = match fn_misp::once::call_uuid(context.origin(), DEFINITION.name, inputs) {
+            None => client.add_attribute(&event_uuid, &attribute).await,
+            Some(uuid) => create_once(client, &event_uuid, &attribute, &uuid.to_string()).await,
+        };
+        match created {
             Ok(created) => {
                 context.progress("Attribute has been created");
                 Ok(FunctionOutput::success(created))
@@ -56,6 +61,65 @@ impl Function for MispCreateAttribute {
 }
 
 /// The attribute the inputs describe; the type must be one MISP knows.
+/// `POST /attributes/add/{event}` with the call's own UUID: a retried or redelivered call
+/// answers with the attribute its first attempt created, in the add's own shape.
+async fn create_once(
+    client: &MispClient,
+    event_uuid: &str,
+    attribute: &NewAttribute,
+    uuid: &str,
+) -> Result<Value, MispError> {
+    let body = json!({"type": attribute.attribute_type, "value": attribute.value, "uuid": uuid});
+    let read_back = || async {
+        let view = fn_misp::once::absent_as_none(
+            client
+                .request(
+                    Method::GET,
+                    &["attributes", "view", uuid],
+                    None,
+                    Repeat::Safe,
+                )
+                .await,
+        )?;
+        Ok(view.map(as_add_answer))
+    };
+    fn_misp::once::create_once(client, &["attributes", "add", event_uuid], &body, read_back).await
+}
+
+/// `attributes/view`'s `{"Attribute": …}` in the shape `attributes/add` answers with:
+/// `value1`/`value2`, no nested lists, and an empty `AttributeTag`.
+fn as_add_answer(view: Value) -> Value {
+    let mut attribute = view.get("Attribute").cloned().unwrap_or(view);
+    if let Value::Object(fields) = &mut attribute {
+        for nested in [
+            "Tag",
+            "Galaxy",
+            "ShadowAttribute",
+            "Sighting",
+            "Event",
+            "Object",
+        ] {
+            fields.remove(nested);
+        }
+        let value = fields
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let composite = fields
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|kind| kind.contains('|'));
+        let (first, second) = match value.split_once('|') {
+            Some((first, second)) if composite => (first.to_string(), second.to_string()),
+            _ => (value.clone(), String::new()),
+        };
+        fields.entry("value1").or_insert(json!(first));
+        fields.entry("value2").or_insert(json!(second));
+    }
+    json!({"Attribute": attribute, "AttributeTag": []})
+}
+
 fn new_attribute(inputs: &Inputs) -> Result<NewAttribute, FunctionError> {
     let value = inputs.required_text(MISP_ATTRIBUTE_VALUE.name)?;
     // Stray spaces from a script or a copy and paste are not part of any MISP type.
@@ -70,10 +134,18 @@ fn new_attribute(inputs: &Inputs) -> Result<NewAttribute, FunctionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
 
     fn inputs(value: Value) -> Inputs {
         Inputs::from_value(value).expect("test inputs are an object")
+    }
+
+    #[test]
+    fn a_viewed_attribute_reads_as_the_add_answer() {
+        let view = json!({"Attribute": {"id": "3", "type": "filename|md5", "value": "a.exe|0123", "Tag": [], "Event": {}}});
+        assert_eq!(
+            as_add_answer(view),
+            json!({"Attribute": {"id": "3", "type": "filename|md5", "value": "a.exe|0123", "value1": "a.exe", "value2": "0123"}, "AttributeTag": []})
+        );
     }
 
     #[test]

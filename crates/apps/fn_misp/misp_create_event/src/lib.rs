@@ -1,7 +1,8 @@
 //! The `misp_create_event` function: creates a MISP event named after an incident.
 
 use fn_misp::{APP, DESTINATION, MISP_DISTRIBUTION};
-use soar_core::misp::NewEvent;
+use serde_json::{Map, Value, json};
+use soar_core::misp::{Method, MispClient, NewEvent, Repeat};
 use soar_core::{
     Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, InputField,
     InputType, Inputs,
@@ -79,10 +80,48 @@ impl Function for MispCreateEvent {
         let event = new_event(inputs)?;
         let client = fn_misp::connect(context)?;
         context.progress(format!("Creating event {}", event.info));
-        let created = client.add_event(&event).await?;
+        let created = match fn_misp::once::call_uuid(context.origin(), DEFINITION.name, inputs) {
+            None => client.add_event(&event).await?,
+            Some(uuid) => create_once(client, &event, &uuid.to_string()).await?,
+        };
         context.progress("Event has been created");
         Ok(FunctionOutput::success(created))
     }
+}
+
+/// `POST /events/add` with the call's own UUID: a retried or redelivered call answers with
+/// the event its first attempt created (`GET /events/view/{uuid}`) instead of a second one.
+async fn create_once(
+    client: &MispClient,
+    event: &NewEvent,
+    uuid: &str,
+) -> Result<Value, soar_core::misp::MispError> {
+    let body = event_body(event, uuid);
+    let read_back = || async {
+        fn_misp::once::absent_as_none(
+            client
+                .request(Method::GET, &["events", "view", uuid], None, Repeat::Safe)
+                .await,
+        )
+    };
+    fn_misp::once::create_once(client, &["events", "add"], &body, read_back).await
+}
+
+/// The body `MispClient::add_event` sends, with `uuid` added.
+fn event_body(event: &NewEvent, uuid: &str) -> Value {
+    let mut fields = Map::new();
+    fields.insert("info".to_string(), json!(event.info));
+    for (name, value) in [
+        ("distribution", event.distribution),
+        ("threat_level_id", event.threat_level_id),
+        ("analysis", event.analysis),
+    ] {
+        if let Some(value) = value {
+            fields.insert(name.to_string(), json!(value.to_string()));
+        }
+    }
+    fields.insert("uuid".to_string(), json!(uuid));
+    json!({"Event": fields})
 }
 
 /// The event the inputs describe. The original passed any number through to MISP; out-of-range
@@ -99,7 +138,6 @@ fn new_event(inputs: &Inputs) -> Result<NewEvent, FunctionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
 
     fn inputs(value: Value) -> Inputs {
         Inputs::from_value(value).expect("test inputs are an object")
