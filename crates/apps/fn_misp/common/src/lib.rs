@@ -14,6 +14,7 @@ pub mod event;
 pub mod once;
 pub mod indicators;
 pub mod tags;
+pub mod warninglists;
 
 #[cfg(feature = "test_support")]
 pub mod test_support;
