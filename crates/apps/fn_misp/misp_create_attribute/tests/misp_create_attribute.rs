@@ -212,3 +212,39 @@ async fn an_unknown_type_suggests_types_and_calls_nothing() {
     );
     assert_eq!(sim.request_count(), 0);
 }
+
+#[tokio::test]
+async fn the_same_call_from_soar_twice_answers_with_the_first_attribute() {
+    let sim = misp_sim::MispSim::start(misp_sim::SimOptions::default()).await;
+    sim.seed_event(serde_json::json!({"id": "5", "info": "five"}));
+    let origin = soar_core::CallOrigin {
+        org_id: Some(201),
+        workflow_instance_id: None,
+        playbook_instance_id: Some(12),
+    };
+    let inputs = serde_json::json!({
+        "misp_event_id": 5,
+        "misp_attribute_type": "ip-dst",
+        "misp_attribute_value": "198.51.100.7",
+    });
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let log = fn_misp::test_support::ProgressLog::new();
+        let context =
+            fn_misp::test_support::context(sim.url(), sim.key(), &log).with_origin(origin.clone());
+        let output = soar_core::Function::run(
+            &misp_create_attribute::MispCreateAttribute,
+            &context,
+            &fn_misp::test_support::inputs(inputs.clone()),
+        )
+        .await
+        .expect("created or found");
+        assert!(output.success, "{:?}", output.content);
+        answers.push(output.content);
+    }
+    assert_eq!(answers[0]["Attribute"]["id"], answers[1]["Attribute"]["id"]);
+    assert_eq!(answers[1]["Attribute"]["value1"], "198.51.100.7");
+    assert_eq!(answers[1]["AttributeTag"], serde_json::json!([]));
+    let event = &sim.events()[0]["Event"];
+    assert_eq!(event["Attribute"].as_array().map(Vec::len), Some(1));
+}

@@ -155,3 +155,98 @@ async fn misps_refusal_is_an_error_that_never_shows_the_key() {
         "no success message after a failure"
     );
 }
+
+fn from_soar() -> soar_core::CallOrigin {
+    soar_core::CallOrigin {
+        org_id: Some(201),
+        workflow_instance_id: Some(88),
+        playbook_instance_id: None,
+    }
+}
+
+async fn run_from_soar(sim: &MispSim, inputs: serde_json::Value) -> FunctionOutput {
+    let log = ProgressLog::new();
+    let context = test_support::context(sim.url(), sim.key(), &log).with_origin(from_soar());
+    MispCreateEvent
+        .run(&context, &test_support::inputs(inputs))
+        .await
+        .expect("the event is created or found")
+}
+
+#[tokio::test]
+async fn the_same_call_from_soar_twice_creates_one_event_and_answers_with_it_both_times() {
+    let sim = MispSim::start(SimOptions::default()).await;
+    let inputs = json!({"misp_event_name": "Incident 2095", "misp_threat_level": 2});
+    let first = run_from_soar(&sim, inputs.clone()).await;
+    let second = run_from_soar(&sim, inputs).await;
+    assert_eq!(sim.events().len(), 1, "one event: {:#?}", sim.events());
+    assert_eq!(first.content["Event"]["id"], second.content["Event"]["id"]);
+    assert_eq!(
+        first.content["Event"]["uuid"],
+        second.content["Event"]["uuid"]
+    );
+    assert_eq!(second.content["Event"]["info"], "Incident 2095");
+    let adds: Vec<_> = sim
+        .requests()
+        .into_iter()
+        .filter(|request| request.path == "/events/add")
+        .collect();
+    assert_eq!(adds.len(), 2);
+    assert_eq!(adds[1].status, Some(404), "MISP refused the taken UUID");
+    assert_eq!(
+        adds[0].body["Event"]["uuid"],
+        first.content["Event"]["uuid"]
+    );
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_followed_by_a_read_back_not_a_second_event() {
+    let sim = MispSim::start(SimOptions::default()).await;
+    sim.lose_next_answers(1);
+    let log = ProgressLog::new();
+    let config = format!(
+        "[fn_misp]\nmisp_url={}\nmisp_key={}\nverify_cert=false\nretries=1\ntimeout=10\n",
+        sim.url(),
+        sim.key()
+    );
+    let context = test_support::context_from_config(&config, &log).with_origin(from_soar());
+    let output = MispCreateEvent
+        .run(
+            &context,
+            &test_support::inputs(json!({"misp_event_name": "lost"})),
+        )
+        .await
+        .expect("the event is read back");
+    assert_eq!(sim.events().len(), 1);
+    assert_eq!(output.content["Event"]["info"], "lost");
+    let paths: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .map(|request| request.path)
+        .collect();
+    assert_eq!(paths[0], "/events/add");
+    assert!(paths[1].starts_with("/events/view/"), "{paths:?}");
+    assert_eq!(paths.len(), 2, "{paths:?}");
+}
+
+#[tokio::test]
+async fn another_workflow_or_a_call_outside_soar_creates_another_event() {
+    let sim = MispSim::start(SimOptions::default()).await;
+    let inputs = json!({"misp_event_name": "twice"});
+    run_from_soar(&sim, inputs.clone()).await;
+    let log = ProgressLog::new();
+    let other = soar_core::CallOrigin {
+        workflow_instance_id: Some(89),
+        ..from_soar()
+    };
+    let context = test_support::context(sim.url(), sim.key(), &log).with_origin(other);
+    MispCreateEvent
+        .run(&context, &test_support::inputs(inputs.clone()))
+        .await
+        .expect("created");
+    let (first, _) = run(&sim, inputs.clone()).await;
+    let (second, _) = run(&sim, inputs).await;
+    first.expect("created");
+    second.expect("created");
+    assert_eq!(sim.events().len(), 4);
+}
