@@ -3,11 +3,13 @@
 
 mod attributes_change;
 mod events_read;
+mod idempotent;
 mod operating;
 mod secrets;
 mod soak;
 mod support;
 mod tags_publish;
+mod verdict;
 
 use std::collections::HashSet;
 use std::time::Duration;
