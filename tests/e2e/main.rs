@@ -9,7 +9,6 @@ mod secrets;
 mod soak;
 mod support;
 mod tags_publish;
-mod verdict;
 
 use std::collections::HashSet;
 use std::time::Duration;
