@@ -9,6 +9,7 @@ mod secrets;
 mod soak;
 mod support;
 mod tags_publish;
+mod verdict;
 
 use std::collections::HashSet;
 use std::time::Duration;
