@@ -32,10 +32,10 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--only KEY,...]
   --only    run only these scenarios and write no file; keys: ceiling, ceiling_50ms_w100,
             runner_instant, runner_instant_same_burst, baseline_instant, runner_50ms_w25,
             runner_50ms_w100, baseline_50ms_w25, runner_get_event_1000,
-            runner_get_event_1000_w25, listener, startup";
+            runner_get_event_1000_w25, runner_verdict_50ms_w25, listener, startup";
 
 /// Every scenario key, in the order they run.
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "ceiling",
     "ceiling_50ms_w100",
     "runner_instant",
@@ -46,6 +46,7 @@ const SCENARIOS: [&str; 12] = [
     "baseline_50ms_w25",
     "runner_get_event_1000",
     "runner_get_event_1000_w25",
+    "runner_verdict_50ms_w25",
     "listener",
     "startup",
 ];
@@ -72,6 +73,8 @@ struct Plan {
     /// `misp_get_event` on the big event, one call at a time, then 25 at once.
     get_event: (usize, usize),
     get_event_w25: (usize, usize),
+    /// `misp_verdict` with MISP at 50 ms and num_workers 25.
+    verdict_50ms_w25: (usize, usize),
     /// The runner with its operator's listener off and on, runs taken in turn.
     listener: (usize, usize),
     /// Start-ups per subject, and how many of them also measure idle memory.
@@ -100,6 +103,7 @@ impl Plan {
             baseline_50ms_w25: (500, 3),
             get_event: (200, 3),
             get_event_w25: (500, 3),
+            verdict_50ms_w25: (5_000, 3),
             listener: (20_000, 5),
             startups: 10,
             idle_samples: 3,
@@ -119,6 +123,7 @@ impl Plan {
             baseline_50ms_w25: (100, 1),
             get_event: (50, 1),
             get_event_w25: (100, 1),
+            verdict_50ms_w25: (1_000, 2),
             listener: (2_000, 2),
             startups: 3,
             idle_samples: 1,
@@ -337,6 +342,15 @@ async fn run_plan(plan: Plan) -> Result<Report> {
         if plan.runs(key) {
             scenarios.push(bench.get_event_scenario(key, in_flight, sizes).await?);
         }
+    }
+    if plan.runs("runner_verdict_50ms_w25") {
+        let sizes = plan.verdict_50ms_w25;
+        scenarios.push(
+            bench
+                .verdict_scenario("runner_verdict_50ms_w25", sizes)
+                .await?,
+        );
+        misp.set_latency(Duration::ZERO);
     }
     if plan.runs("listener") {
         scenarios.extend(bench.listener_scenarios(plan.listener).await?);
@@ -591,6 +605,70 @@ impl Bench<'_> {
         })
     }
 
+    /// `misp_verdict` on a tagged, sighted value with MISP at 50 ms and num_workers 25,
+    /// soar-runner only: the bound is `num_workers / latency` (500 calls/s) when each verdict
+    /// costs one MISP request, which misp-sim's request log counts.
+    async fn verdict_scenario(
+        &mut self,
+        key: &'static str,
+        (messages, runs): (usize, usize),
+    ) -> Result<ScenarioResult> {
+        let num_workers = 25;
+        let misp_latency_ms = 50;
+        self.misp.seed_event(verdict_event());
+        self.misp
+            .set_latency(Duration::from_millis(misp_latency_ms));
+        let mut figures = Vec::new();
+        for run in 1..=runs {
+            let org_id = self.next_org();
+            let started =
+                subjects::start(&self.context, Subject::Runner, org_id, num_workers).await?;
+            tokio::time::sleep(SETTLE).await;
+            self.misp.clear_requests();
+            eprintln!(
+                "bench: {key}, run {run}/{runs}: {messages} calls of {VERDICT_FUNCTION} (num_workers {num_workers}, MISP {misp_latency_ms} ms)"
+            );
+            let call = Call {
+                function: VERDICT_FUNCTION,
+                inputs: json!({"misp_attribute_value": VERDICT_VALUE, "misp_artifact_type": "IP Address"}),
+                in_flight: None,
+            };
+            let measured = self
+                .measured_calls(org_id, messages, Some(started.pid), call)
+                .await?;
+            let requests = self.misp.request_count();
+            eprintln!(
+                "bench: {key}, run {run}/{runs}: {:.0} calls/s against a bound of {} ({:.1} %), {requests} MISP requests, {:.2} per call",
+                measured.throughput_per_s,
+                num_workers as u64 * 1000 / misp_latency_ms,
+                measured.throughput_per_s * misp_latency_ms as f64 / (num_workers as f64 * 10.0),
+                requests as f64 / measured.answered.max(1) as f64,
+            );
+            if measured.missing > 0 || measured.error_replies > 0 {
+                eprintln!(
+                    "bench: warning: {} calls without a final reply, {} error replies; see {}",
+                    measured.missing,
+                    measured.error_replies,
+                    started.log_path.display()
+                );
+            }
+            started.stop();
+            self.misp.clear_requests();
+            figures.push(measured);
+        }
+        Ok(ScenarioResult {
+            key,
+            title: format!(
+                "{}, {VERDICT_FUNCTION}, num_workers {num_workers}, MISP {misp_latency_ms} ms",
+                Subject::Runner.name()
+            ),
+            subject: Some(Subject::Runner),
+            num_workers,
+            misp_latency_ms,
+            runs: figures,
+        })
+    }
+
     /// One burst, with the CPU of the subject, the broker and this harness around it.
     async fn measured_burst(
         &mut self,
@@ -753,6 +831,35 @@ fn big_event(attributes: usize) -> serde_json::Value {
             {"name": "misp-galaxy:mitre-attack-pattern=\"Phishing - T1566\""},
         ],
         "Attribute": (0..attributes).map(attribute).collect::<Vec<_>>(),
+    })
+}
+
+/// The function the verdict scenario calls, and the value it asks about.
+const VERDICT_FUNCTION: &str = "misp_verdict";
+const VERDICT_VALUE: &str = "203.0.113.66";
+
+/// The event the verdict scenario reads: [`VERDICT_VALUE`] with to_ids (so MISP's search
+/// answers for warninglists too), a malware tag of its own, event tags and three sightings.
+fn verdict_event() -> serde_json::Value {
+    json!({
+        "info": "benchmark verdict event",
+        "threat_level_id": "2",
+        "Tag": [
+            {"name": "tlp:green"},
+            {"name": "misp-galaxy:threat-actor=\"Sofacy\""},
+        ],
+        "Attribute": [{
+            "type": "ip-dst",
+            "category": "Network activity",
+            "value": VERDICT_VALUE,
+            "to_ids": true,
+            "Tag": [{"name": "misp-galaxy:malpedia=\"Emotet\""}, {"name": "tlp:amber"}],
+            "Sighting": [
+                {"type": "0", "date_sighting": "1796000000"},
+                {"type": "0", "date_sighting": "1796036000"},
+                {"type": "1", "date_sighting": "1795000000"},
+            ],
+        }],
     })
 }
 
