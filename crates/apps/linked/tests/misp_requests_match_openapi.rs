@@ -145,6 +145,18 @@ static DOCUMENT_GAPS: &[DocumentGap] = &[
         problem: "at /org: \"1\" is valid under more than one of the schemas listed in the 'oneOf' keyword",
         why: "an organisation id as digits fits both branches of the document's oneOf (id, name); set_filter_org takes it",
     },
+    DocumentGap {
+        method: "POST",
+        path: "/attributes/restSearch",
+        problem: "at /value: [",
+        why: "several values as a list, which set_filter_value reads (convert_filters: any of them) and PyMISP's search(value=[...]) sends; the document knows one value only",
+    },
+    DocumentGap {
+        method: "POST",
+        path: "/attributes/add/{eventId}",
+        problem: "at /: [{",
+        why: "a list of attributes, which AttributesController::add saves one by one (answering the saved ones and errors per attribute_<index>) and PyMISP's add_attribute(event, [attributes]) sends; the document knows one attribute only",
+    },
 ];
 
 /// Controllers that take their body either bare or wrapped in the model's name
@@ -453,6 +465,25 @@ const SCENARIOS: &[Scenario] = &[
         setup: |sim| {
             seed_event_with_attribute(sim);
             json!({"misp_attribute_value": "198.51.100.7", "misp_artifact_type": "IP Address"})
+        },
+    },
+    Scenario {
+        function: "misp_check_warninglist",
+        case: "several values, one per line",
+        setup: |_| json!({"misp_values": "198.51.100[.]7\n8.8.8.8\nevil.example"}),
+    },
+    Scenario {
+        function: "misp_add_attributes",
+        case: "a pasted batch with the batch settings, one value already in the event",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({
+                "misp_event_id": 5,
+                "misp_values": "198.51.100[.]7\nhxxp://evil[.]example/a\nevil.example\nd41d8cd98f00b204e9800998ecf8427e",
+                "misp_to_ids": true,
+                "misp_comment": "from the report",
+                "misp_category": {"id": 5008, "name": "Network activity"},
+            })
         },
     },
 ];
