@@ -22,6 +22,8 @@ pub const KNOWN_FUNCTIONS: &[(&str, &str)] = &[
     ("misp_delete_attribute", "fn_misp"),
     ("misp_add_sighting", "fn_misp"),
     ("misp_verdict", "fn_misp"),
+    ("misp_check_warninglist", "fn_misp"),
+    ("misp_add_attributes", "fn_misp"),
     ("urlscanio", "urlscanio"),
 ];
 
