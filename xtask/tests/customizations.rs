@@ -78,6 +78,7 @@ fn pick(object: &Value, keys: &[&str]) -> Value {
 /// The fn_misp functions beyond the original six, in name order.
 const NEW_FUNCTIONS: &[&str] = &[
     "misp_add_attributes",
+    "misp_add_object",
     "misp_add_sighting",
     "misp_check_warninglist",
     "misp_delete_attribute",

@@ -24,6 +24,7 @@ pub const KNOWN_FUNCTIONS: &[(&str, &str)] = &[
     ("misp_verdict", "fn_misp"),
     ("misp_check_warninglist", "fn_misp"),
     ("misp_add_attributes", "fn_misp"),
+    ("misp_add_object", "fn_misp"),
     ("urlscanio", "urlscanio"),
 ];
 
