@@ -53,6 +53,16 @@ static UNDOCUMENTED: &[Undocumented] = &[
         why: "AttributesController::delete($id, $hard), a hard delete; PyMISP's delete_attribute(hard=True) calls it",
     },
     Undocumented {
+        method: "GET",
+        path: "/objectTemplates/index",
+        why: "ObjectTemplatesController::index, the active templates; PyMISP's object_templates() calls it",
+    },
+    Undocumented {
+        method: "GET",
+        path: "/objectTemplates/view/{objectTemplateId}",
+        why: "ObjectTemplatesController::view, a template with its elements; PyMISP's get_object_template() calls it",
+    },
+    Undocumented {
         method: "POST",
         path: "/sightings/listSightings",
         why: "SightingsController::listSightings; PyMISP's sightings() and the original fn_misp call it",
@@ -483,6 +493,19 @@ const SCENARIOS: &[Scenario] = &[
                 "misp_to_ids": true,
                 "misp_comment": "from the report",
                 "misp_category": {"id": 5008, "name": "Network activity"},
+            })
+        },
+    },
+    Scenario {
+        function: "misp_add_object",
+        case: "a url object with a comment in event 5",
+        setup: |sim| {
+            seed_event_with_attribute(sim);
+            json!({
+                "misp_event_id": 5,
+                "misp_object_template": "url",
+                "misp_object_attributes": "{\"url\": \"https://bad.example/login\", \"host\": \"bad.example\", \"ip\": [\"192.0.2.1\", \"192.0.2.2\"]}",
+                "misp_comment": "from SOAR",
             })
         },
     },
