@@ -125,3 +125,84 @@ async fn the_same_message_run_twice_creates_one_attribute() {
     let event = &harness.misp.events()[0]["Event"];
     assert_eq!(event["Attribute"].as_array().map(Vec::len), Some(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_object_adds_a_url_object_and_refuses_a_missing_requirement_before_misp() {
+    let harness = Harness::start().await;
+    harness
+        .misp
+        .seed_event(json!({"id": "44", "info": "phishing"}));
+    let _runner = harness.start_runner("runner", &RunnerOptions::default());
+    let driver = harness.driver().await;
+
+    let (_, replies) = super::support::call_fn_misp(
+        &driver,
+        "misp_add_object",
+        json!({
+            "misp_event_id": 44,
+            "misp_object_template": "url",
+            "misp_object_attributes": {"format": "text", "content": "{\"url\": \"https://bad.example/login\", \"host\": \"bad.example\"}"},
+        }),
+        WAIT,
+    )
+    .await;
+    let last = final_reply(&replies);
+    assert_eq!(last.message_type, 0, "{replies:?}");
+    let object = &last.results.as_ref().expect("results")["content"]["Object"];
+    assert_eq!(object["name"], "url");
+    assert_eq!(object["event_id"], "44");
+    let messages = super::messages(&replies);
+    assert!(
+        messages.contains(&"Adding a url object with 2 attributes to event 44".to_string()),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&format!(
+            "Object {} has been added",
+            object["id"].as_str().unwrap_or("")
+        )),
+        "{messages:?}"
+    );
+    let objects = harness.misp.objects();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0]["Object"]["uuid"], object["uuid"]);
+    let add = harness
+        .misp
+        .requests()
+        .into_iter()
+        .find(|request| request.path.starts_with("/objects/add/"))
+        .expect("the object was posted");
+    assert_eq!(add.path, "/objects/add/44/2");
+    assert_eq!(add.body["uuid"], object["uuid"], "the call's own UUID");
+
+    harness.misp.clear_requests();
+    let (_, replies) = super::support::call_fn_misp(
+        &driver,
+        "misp_add_object",
+        json!({
+            "misp_event_id": 44,
+            "misp_object_template": "url",
+            "misp_object_attributes": "{\"host\": \"bad.example\"}",
+        }),
+        WAIT,
+    )
+    .await;
+    let last = final_reply(&replies);
+    assert_eq!(last.message_type, 1, "{replies:?}");
+    assert!(
+        last.message.contains(
+            "input 'misp_object_attributes': the url template requires at least one of: url, resource_path"
+        ),
+        "{}",
+        last.message
+    );
+    assert!(
+        !harness
+            .misp
+            .requests()
+            .iter()
+            .any(|request| request.path.starts_with("/objects/add/")),
+        "nothing was posted"
+    );
+    assert_eq!(harness.misp.objects().len(), 1);
+}
