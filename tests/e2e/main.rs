@@ -2,6 +2,7 @@
 //! TLS, `soar-sim` (SOAR's REST API and its function messages) and `misp-sim`.
 
 mod attributes_change;
+mod bulk;
 mod events_read;
 mod idempotent;
 mod operating;
