@@ -8,7 +8,7 @@ use fn_misp::attribute_type;
 use fn_misp::indicators::{self, ListedValue};
 use fn_misp::warninglists::WarninglistHit;
 use serde_json::{Map, Value, json};
-use uuid::Uuid;
+pub use uuid::Uuid;
 
 /// One entry of `misp_values` and what became of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
