@@ -32,10 +32,11 @@ const USAGE: &str = "usage: cargo xtask bench [--quick] [--only KEY,...]
   --only    run only these scenarios and write no file; keys: ceiling, ceiling_50ms_w100,
             runner_instant, runner_instant_same_burst, baseline_instant, runner_50ms_w25,
             runner_50ms_w100, baseline_50ms_w25, runner_get_event_1000,
-            runner_get_event_1000_w25, runner_verdict_50ms_w25, listener, startup";
+            runner_get_event_1000_w25, runner_verdict_50ms_w25, runner_add_attributes_1000,
+            listener, startup";
 
 /// Every scenario key, in the order they run.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "ceiling",
     "ceiling_50ms_w100",
     "runner_instant",
@@ -47,6 +48,7 @@ const SCENARIOS: [&str; 13] = [
     "runner_get_event_1000",
     "runner_get_event_1000_w25",
     "runner_verdict_50ms_w25",
+    "runner_add_attributes_1000",
     "listener",
     "startup",
 ];
@@ -75,6 +77,9 @@ struct Plan {
     get_event_w25: (usize, usize),
     /// `misp_verdict` with MISP at 50 ms and num_workers 25.
     verdict_50ms_w25: (usize, usize),
+    /// `misp_add_attributes` with [`BULK_VALUES`] values: calls per run (each to a new
+    /// event) and runs.
+    add_attributes: (usize, usize),
     /// The runner with its operator's listener off and on, runs taken in turn.
     listener: (usize, usize),
     /// Start-ups per subject, and how many of them also measure idle memory.
@@ -104,6 +109,7 @@ impl Plan {
             get_event: (200, 3),
             get_event_w25: (500, 3),
             verdict_50ms_w25: (5_000, 3),
+            add_attributes: (1, 3),
             listener: (20_000, 5),
             startups: 10,
             idle_samples: 3,
@@ -124,6 +130,7 @@ impl Plan {
             get_event: (50, 1),
             get_event_w25: (100, 1),
             verdict_50ms_w25: (1_000, 2),
+            add_attributes: (1, 1),
             listener: (2_000, 2),
             startups: 3,
             idle_samples: 1,
@@ -351,6 +358,14 @@ async fn run_plan(plan: Plan) -> Result<Report> {
                 .await?,
         );
         misp.set_latency(Duration::ZERO);
+    }
+    if plan.runs("runner_add_attributes_1000") {
+        let sizes = plan.add_attributes;
+        scenarios.push(
+            bench
+                .add_attributes_scenario("runner_add_attributes_1000", sizes)
+                .await?,
+        );
     }
     if plan.runs("listener") {
         scenarios.extend(bench.listener_scenarios(plan.listener).await?);
@@ -669,6 +684,72 @@ impl Bench<'_> {
         })
     }
 
+    /// `misp_add_attributes` with [`BULK_VALUES`] values in one call, to a new empty event
+    /// each run, soar-runner only: the call's time, the MISP requests behind it (four,
+    /// whatever the number of values) and the runner's peak memory.
+    async fn add_attributes_scenario(
+        &mut self,
+        key: &'static str,
+        (messages, runs): (usize, usize),
+    ) -> Result<ScenarioResult> {
+        let num_workers = 25;
+        let values = bulk_values(BULK_VALUES);
+        let mut figures = Vec::new();
+        for run in 1..=runs {
+            let org_id = self.next_org();
+            let started =
+                subjects::start(&self.context, Subject::Runner, org_id, num_workers).await?;
+            tokio::time::sleep(SETTLE).await;
+            let event_id = self
+                .misp
+                .seed_event(json!({"info": format!("benchmark bulk add, run {run}")}));
+            let event_id: i64 = event_id
+                .parse()
+                .with_context(|| format!("misp-sim gave the event a non-numeric id {event_id}"))?;
+            self.misp.clear_requests();
+            eprintln!(
+                "bench: {key}, run {run}/{runs}: {messages} call(s) of {BULK_FUNCTION} with {BULK_VALUES} values (event {event_id})"
+            );
+            let call = Call {
+                function: BULK_FUNCTION,
+                inputs: json!({"misp_event_id": event_id, "misp_values": values}),
+                in_flight: Some(1),
+            };
+            let measured = self
+                .measured_calls(org_id, messages, Some(started.pid), call)
+                .await?;
+            let requests = self.misp.request_count();
+            eprintln!(
+                "bench: {key}, run {run}/{runs}: {:.0} ms per call (max), {requests} MISP requests, {:.2} per call, runner peak {:.1} MiB",
+                measured.max_ms.unwrap_or_default(),
+                requests as f64 / measured.answered.max(1) as f64,
+                measured.peak_rss_mib.unwrap_or_default(),
+            );
+            if measured.missing > 0 || measured.error_replies > 0 {
+                eprintln!(
+                    "bench: warning: {} calls without a final reply, {} error replies; see {}",
+                    measured.missing,
+                    measured.error_replies,
+                    started.log_path.display()
+                );
+            }
+            started.stop();
+            self.misp.clear_requests();
+            figures.push(measured);
+        }
+        Ok(ScenarioResult {
+            key,
+            title: format!(
+                "{}, {BULK_FUNCTION} with {BULK_VALUES} values in one call",
+                Subject::Runner.name()
+            ),
+            subject: Some(Subject::Runner),
+            num_workers,
+            misp_latency_ms: 0,
+            runs: figures,
+        })
+    }
+
     /// One burst, with the CPU of the subject, the broker and this harness around it.
     async fn measured_burst(
         &mut self,
@@ -835,6 +916,35 @@ fn big_event(attributes: usize) -> serde_json::Value {
 }
 
 /// The function the verdict scenario calls, and the value it asks about.
+const BULK_FUNCTION: &str = "misp_add_attributes";
+/// How many values the bulk add scenario sends in one call.
+const BULK_VALUES: usize = 1_000;
+
+/// `count` distinct values as pasted from a report, one per line: IPv4 addresses (half of
+/// them defanged), domains, URLs (defanged) and SHA-256 hashes in turn.
+fn bulk_values(count: usize) -> String {
+    (0..count)
+        .map(|index| match index % 4 {
+            0 if index % 8 == 0 => format!(
+                "10.{}.{}[.]{}",
+                index / 65_536,
+                (index / 256) % 256,
+                index % 256
+            ),
+            0 => format!(
+                "10.{}.{}.{}",
+                index / 65_536,
+                (index / 256) % 256,
+                index % 256
+            ),
+            1 => format!("host-{index}.example"),
+            2 => format!("hxxps://bulk-{index}[.]example/payload"),
+            _ => format!("{index:064x}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 const VERDICT_FUNCTION: &str = "misp_verdict";
 const VERDICT_VALUE: &str = "203.0.113.66";
 
