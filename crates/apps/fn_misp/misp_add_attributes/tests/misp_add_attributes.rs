@@ -344,3 +344,33 @@ async fn a_lost_answer_is_checked_and_the_batch_not_sent_twice() {
     let stored = event(&sim, "12");
     assert_eq!(stored["Attribute"].as_array().map(Vec::len), Some(3));
 }
+
+/// A soft-deleted attribute the search does not show holds the UUID the value would get:
+/// MISP refuses the twin, and the item says why while the others are added.
+#[tokio::test]
+async fn a_value_whose_uuid_misp_holds_is_refused_and_the_others_added() {
+    let sim = MispSim::start(SimOptions::default()).await;
+    let event_uuid = "5b646415-7b48-40d5-86b4-c0070acd0835";
+    let namespace = Uuid::parse_str(event_uuid).expect("a UUID");
+    let taken = attribute_uuid(&namespace, "domain", "evil.example").to_string();
+    sim.seed_event(
+        json!({"id": "12", "uuid": event_uuid, "info": "phishing", "Attribute": [
+            {"id": "40", "type": "domain", "category": "Network activity", "value": "evil.example",
+             "uuid": taken, "deleted": true},
+        ]}),
+    );
+    let (result, _) = run(
+        &sim,
+        json!({"misp_event_id": 12, "misp_values": "evil.example\n5.6.7.8"}),
+    )
+    .await;
+    let output = result.expect("one refused item does not fail the other");
+    assert_eq!(
+        outcomes(&output),
+        pairs(&[("evil.example", "invalid"), ("5.6.7.8", "created")])
+    );
+    let reason = output.extra["results"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(reason.contains("uuid"), "{reason}");
+}
