@@ -693,6 +693,20 @@ mod tests {
     }
 
     #[test]
+    fn attributes_add_refuses_a_taken_uuid_as_misp_does() {
+        let mut state = state_with_event();
+        let uuid = "7d1c3b5a-2e4f-4a6b-8c9d-0e1f2a3b4c5d";
+        let body = json!({"type": "domain", "value": "a.example", "uuid": uuid});
+        let first = state.add_attributes("1", &body, "/attributes/add/1");
+        assert_eq!(first.status, 200);
+        assert_eq!(body_of(&first)["Attribute"]["uuid"], uuid);
+        let other_value = json!({"type": "domain", "value": "b.example", "uuid": uuid});
+        let again = state.add_attributes("1", &other_value, "/attributes/add/1");
+        assert_eq!(again.status, 403);
+        assert_eq!(body_of(&again)["errors"], json!({"uuid": [UUID_TAKEN]}));
+    }
+
+    #[test]
     fn a_taken_attribute_uuid_is_found_in_objects_too() {
         let mut state = state_with_event();
         let uuid = "5b8f7c1e-1111-4222-8333-444455556666";
