@@ -453,12 +453,23 @@ mod tests {
         assert_eq!(
             names,
             [
+                "misp_add_attributes",
+                "misp_add_object",
+                "misp_add_sighting",
+                "misp_check_warninglist",
                 "misp_create_attribute",
                 "misp_create_event",
                 "misp_create_sighting",
                 "misp_create_tag",
+                "misp_delete_attribute",
+                "misp_get_event",
+                "misp_publish_event",
+                "misp_remove_tag",
                 "misp_search_attribute",
+                "misp_search_events",
                 "misp_sighting_list",
+                "misp_update_attribute",
+                "misp_verdict",
                 "urlscanio",
             ]
         );

@@ -268,7 +268,7 @@ async fn every_kind_of_bad_message_gets_an_error_reply_and_is_acked() {
         .invoke("fn_misp", "misp_no_such_function", json!({}))
         .await
         .unwrap();
-    expectations.push((id, "no function named 'misp_no_such_function' is served here; known functions: misp_create_attribute"));
+    expectations.push((id, "no function named 'misp_no_such_function' is served here; known functions: misp_add_attributes, misp_add_object, misp_add_sighting, misp_check_warninglist, misp_create_attribute"));
     let id = driver
         .invoke(
             "fn_misp",
