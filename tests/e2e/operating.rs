@@ -48,7 +48,7 @@ async fn metrics_count_every_outcome_pass_promtool_and_status_summarises_them() 
 
     // Each call waits for its final reply, so that what MISP sees is what each call asked.
     let mut ids = Vec::new();
-    let mut call = async |destination: &str, function: &str, inputs: Value| {
+    let call = async |destination: &str, function: &str, inputs: Value| {
         let id = driver.invoke(destination, function, inputs).await.unwrap();
         driver
             .wait_final(&id, WAIT)
