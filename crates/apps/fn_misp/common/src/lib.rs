@@ -11,8 +11,8 @@ use soar_core::{
 pub mod attribute;
 pub mod attribute_type;
 pub mod event;
-pub mod once;
 pub mod indicators;
+pub mod once;
 pub mod tags;
 pub mod warninglists;
 
