@@ -481,7 +481,7 @@ mod tests {
             "{out}"
         );
         assert_eq!(asked.len(), 1, "asked once: {asked:?}");
-        assert!(asked[0].contains("6 functions"), "{asked:?}");
+        assert!(asked[0].contains("17 functions"), "{asked:?}");
 
         let calls = soar.calls();
         let posted = calls[0].2.clone().unwrap_or_default();
