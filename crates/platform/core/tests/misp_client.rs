@@ -1028,3 +1028,27 @@ async fn the_observer_sees_each_attempt_by_endpoint_template_and_a_refused_conne
         )]
     );
 }
+
+/// A change `change_checked` sends again, after a check found it not applied, is reported as
+/// a retry, so the runner's `misp_retries_total` counts it like a retried read.
+#[tokio::test]
+async fn the_observer_counts_a_checked_resend_as_a_retry() {
+    let mut add = CheckedAdd::start(1).await;
+    let attempts = Arc::new(Attempts::default());
+    add.client = add.client.clone().with_observer(attempts.clone());
+    add.sim.fail_next(1, 503, None);
+    add.add_unchecked().await.expect("the resend succeeds");
+    let adds: Vec<bool> = attempts
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, endpoint, _, _)| endpoint == "/attributes/add")
+        .map(|(_, _, _, retry)| *retry)
+        .collect();
+    assert_eq!(
+        adds,
+        [false, true],
+        "the first send, then the checked resend"
+    );
+}

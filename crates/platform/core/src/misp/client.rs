@@ -452,11 +452,14 @@ impl MispClient {
                     continue;
                 }
             }
+            // Sent as attempt `attempt`, so that the observer counts it as a retry.
+            let url = self.endpoint(segments);
+            let template = crate::observe::misp_endpoint_template(segments);
             error = match self
-                .call(method.clone(), segments, body, Repeat::Never)
+                .attempt(&method, &url, url.path(), &template, body, attempt)
                 .await
             {
-                Ok(answer) => return Ok(answer),
+                Ok((answer, _)) => return Ok(answer),
                 Err(error) => error,
             };
         }
