@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use soar_core::config::AppConfig;
 use soar_core::misp::{MispClient, MispConfig};
-use soar_core::{FunctionContext, FunctionDefinition, Inputs, ProgressSink};
+use soar_core::{
+    Function, FunctionContext, FunctionDefinition, FunctionError, FunctionOutput, Inputs,
+    ProgressSink,
+};
 use tokio_util::sync::CancellationToken;
 
 /// The original fn_misp 3.0.2 customization export.
@@ -216,6 +219,24 @@ pub fn context_from_config(text: &str, log: &ProgressLog) -> FunctionContext {
 /// A context whose MISP client talks to `url` with `key`, recording progress into `log`.
 pub fn context(url: &str, key: &str, log: &ProgressLog) -> FunctionContext {
     context_from_config(&fn_misp_section(url, key, ""), log)
+}
+
+/// Runs `function` once against the MISP at `url`, allowing it `retries` retries of a
+/// request; returns its result and the progress it sent.
+pub async fn run_function(
+    function: &dyn Function,
+    url: &str,
+    key: &str,
+    retries: u32,
+    given: Value,
+) -> (Result<FunctionOutput, FunctionError>, Vec<String>) {
+    let log = ProgressLog::new();
+    let config = format!(
+        "[fn_misp]\nmisp_url={url}\nmisp_key={key}\nverify_cert=false\nretries={retries}\ntimeout=10\n"
+    );
+    let context = context_from_config(&config, &log);
+    let result = function.run(&context, &inputs(given)).await;
+    (result, log.messages())
 }
 
 /// The progress messages a successful run sends: the connection step, then `steps`.

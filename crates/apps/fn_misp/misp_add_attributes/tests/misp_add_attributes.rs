@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use fn_misp::test_support::{self, ProgressLog};
+use fn_misp::test_support::{self};
 use misp_add_attributes::MispAddAttributes;
 use misp_add_attributes::plan::attribute_uuid;
 use misp_sim::{MispSim, RecordedRequest, SimOptions};
 use serde_json::{Value, json};
-use soar_core::{Function, FunctionError, FunctionOutput, InputType};
+use soar_core::{FunctionError, FunctionOutput, InputType};
 use uuid::Uuid;
 
 #[test]
@@ -57,17 +57,7 @@ async fn sim_with_event() -> MispSim {
 
 /// Runs the function with one retry allowed, as a lost answer needs.
 async fn run(sim: &MispSim, inputs: Value) -> (Result<FunctionOutput, FunctionError>, Vec<String>) {
-    let log = ProgressLog::new();
-    let config = format!(
-        "[fn_misp]\nmisp_url={}\nmisp_key={}\nverify_cert=false\nretries=1\ntimeout=10\n",
-        sim.url(),
-        sim.key()
-    );
-    let context = test_support::context_from_config(&config, &log);
-    let result = MispAddAttributes
-        .run(&context, &test_support::inputs(inputs))
-        .await;
-    (result, log.messages())
+    test_support::run_function(&MispAddAttributes, sim.url(), sim.key(), 1, inputs).await
 }
 
 fn event(sim: &MispSim, event_id: &str) -> Value {

@@ -1,11 +1,11 @@
 //! `misp_add_sighting` against misp-sim: sightings by value, id and UUID of each type, MISP's
 //! soft error, a role without the sighting flag, and a lost answer.
 
-use fn_misp::test_support::{self, ProgressLog};
+use fn_misp::test_support::{self};
 use misp_add_sighting::MispAddSighting;
 use misp_sim::{MispSim, RecordedRequest, RolePermissions, SimOptions};
 use serde_json::{Value, json};
-use soar_core::{Function, FunctionError, FunctionOutput};
+use soar_core::{FunctionError, FunctionOutput};
 
 #[test]
 fn the_function_is_registered_with_the_shared_fields() {
@@ -37,17 +37,7 @@ fn the_function_is_registered_with_the_shared_fields() {
 
 /// Runs the function with one retry allowed, as a lost answer needs.
 async fn run(sim: &MispSim, inputs: Value) -> (Result<FunctionOutput, FunctionError>, Vec<String>) {
-    let log = ProgressLog::new();
-    let config = format!(
-        "[fn_misp]\nmisp_url={}\nmisp_key={}\nverify_cert=false\nretries=1\ntimeout=10\n",
-        sim.url(),
-        sim.key()
-    );
-    let context = test_support::context_from_config(&config, &log);
-    let result = MispAddSighting
-        .run(&context, &test_support::inputs(inputs))
-        .await;
-    (result, log.messages())
+    test_support::run_function(&MispAddSighting, sim.url(), sim.key(), 1, inputs).await
 }
 
 fn adds(sim: &MispSim) -> Vec<RecordedRequest> {

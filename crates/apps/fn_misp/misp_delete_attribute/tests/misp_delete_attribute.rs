@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use fn_misp::test_support::{self, ProgressLog};
+use fn_misp::test_support::{self};
 use misp_delete_attribute::MispDeleteAttribute;
 use misp_sim::{MispSim, RecordedRequest, RolePermissions, SimOptions};
 use serde_json::{Value, json};
-use soar_core::{Function, FunctionError, FunctionOutput};
+use soar_core::{FunctionError, FunctionOutput};
 
 #[test]
 fn the_function_is_registered_with_the_shared_fields() {
@@ -33,17 +33,7 @@ fn the_function_is_registered_with_the_shared_fields() {
 
 /// Runs the function with one retry allowed, as a lost answer needs.
 async fn run(sim: &MispSim, inputs: Value) -> (Result<FunctionOutput, FunctionError>, Vec<String>) {
-    let log = ProgressLog::new();
-    let config = format!(
-        "[fn_misp]\nmisp_url={}\nmisp_key={}\nverify_cert=false\nretries=1\ntimeout=10\n",
-        sim.url(),
-        sim.key()
-    );
-    let context = test_support::context_from_config(&config, &log);
-    let result = MispDeleteAttribute
-        .run(&context, &test_support::inputs(inputs))
-        .await;
-    (result, log.messages())
+    test_support::run_function(&MispDeleteAttribute, sim.url(), sim.key(), 1, inputs).await
 }
 
 fn deletes(sim: &MispSim) -> Vec<RecordedRequest> {
