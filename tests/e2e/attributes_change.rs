@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::support::{Harness, RunnerOptions, call_fn_misp};
-use super::{WAIT, final_reply, messages, wait_until};
+use super::{WAIT, completed_results, error_message, messages, wait_until};
 
 /// Requests to `path_prefix` that MISP received, in order.
 fn requests_to(harness: &Harness, path_prefix: &str) -> Vec<misp_sim::RecordedRequest> {
@@ -17,19 +17,6 @@ fn requests_to(harness: &Harness, path_prefix: &str) -> Vec<misp_sim::RecordedRe
         .into_iter()
         .filter(|request| request.path.starts_with(path_prefix))
         .collect()
-}
-
-fn completed_results(replies: &[soar_sim::Reply]) -> Value {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 0, "a completed call: {replies:?}");
-    last.results.clone().expect("a completed call has results")
-}
-
-fn error_message(replies: &[soar_sim::Reply]) -> String {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 1, "an error reply: {replies:?}");
-    assert!(last.results.is_none(), "{replies:?}");
-    last.message.clone()
 }
 
 /// Event 12 holding attribute 40, an IDS indicator 203.0.113.9, and 41, example.org; returns

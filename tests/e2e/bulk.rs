@@ -8,19 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::support::{Harness, RunnerOptions, call_fn_misp};
-use super::{WAIT, final_reply, messages, wait_until};
-
-fn completed_results(replies: &[soar_sim::Reply]) -> Value {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 0, "a completed call: {replies:?}");
-    last.results.clone().expect("a completed call has results")
-}
-
-fn error_message(replies: &[soar_sim::Reply]) -> String {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 1, "an error reply: {replies:?}");
-    last.message.clone()
-}
+use super::{WAIT, completed_results, error_message, messages, misp_paths, wait_until};
 
 /// Event 12 holding ip-dst 203.0.113.9; a resolver warninglist holding 8.8.8.8.
 fn seed(harness: &Harness) {
@@ -34,15 +22,6 @@ fn seed(harness: &Harness) {
         "id": "3", "name": "List of known IPv4 public DNS resolvers", "type": "cidr",
         "list": ["8.8.8.8/32"], "matching_attributes": ["ip-src", "ip-dst"],
     }));
-}
-
-fn misp_paths(harness: &Harness) -> Vec<String> {
-    harness
-        .misp
-        .requests()
-        .into_iter()
-        .map(|request| request.path)
-        .collect()
 }
 
 fn outcomes(results: &Value) -> Vec<(String, String)> {

@@ -1,23 +1,10 @@
 //! `misp_get_event` and `misp_search_events` through ActiveMQ against misp-sim: what SOAR gets
 //! back (progress, the final reply, its results) and what MISP received.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::support::{Harness, RunnerOptions, call_fn_misp};
-use super::{WAIT, final_reply, messages};
-
-fn completed_results(replies: &[soar_sim::Reply]) -> Value {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 0, "a completed call: {replies:?}");
-    last.results.clone().expect("a completed call has results")
-}
-
-fn error_message(replies: &[soar_sim::Reply]) -> String {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 1, "an error reply: {replies:?}");
-    assert!(last.results.is_none(), "{replies:?}");
-    last.message.clone()
-}
+use super::{WAIT, completed_results, error_message, messages};
 
 fn now() -> i64 {
     std::time::SystemTime::now()

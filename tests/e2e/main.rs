@@ -63,6 +63,31 @@ async fn expect_completed(driver: &soar_sim::Driver, ids: &[String], timeout: Du
     }
 }
 
+/// The results of a call that completed (`message_type 0`).
+fn completed_results(replies: &[soar_sim::Reply]) -> serde_json::Value {
+    let last = final_reply(replies);
+    assert_eq!(last.message_type, 0, "a completed call: {replies:?}");
+    last.results.clone().expect("a completed call has results")
+}
+
+/// The message of a call that ended in an error reply (`message_type 1`, no results).
+fn error_message(replies: &[soar_sim::Reply]) -> String {
+    let last = final_reply(replies);
+    assert_eq!(last.message_type, 1, "an error reply: {replies:?}");
+    assert!(last.results.is_none(), "{replies:?}");
+    last.message.clone()
+}
+
+/// The path of every request misp-sim received, in order.
+fn misp_paths(harness: &support::Harness) -> Vec<String> {
+    harness
+        .misp
+        .requests()
+        .into_iter()
+        .map(|request| request.path)
+        .collect()
+}
+
 fn final_reply(replies: &[soar_sim::Reply]) -> &soar_sim::Reply {
     let last = replies.last().expect("at least one reply");
     assert!(

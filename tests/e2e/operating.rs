@@ -22,7 +22,7 @@ const PLAYBOOK_INSTANCE: i64 = 31_337;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_every_outcome_pass_promtool_and_status_summarises_them() {
     let harness = Harness::start().await;
-    let port = free_port();
+    let port = support::free_port();
     let options = RunnerOptions {
         num_workers: 2,
         extra_resilient: format!("max_message_size_mb=1\nmetrics_listen={port}"),
@@ -341,7 +341,7 @@ async fn readyz_is_503_while_the_broker_is_stopped_and_200_once_the_runner_is_ba
     let broker = Broker::private("readyz");
     let base = broker.base.clone().expect("a private broker has a base");
     let harness = Harness::start_with(broker).await;
-    let port = free_port();
+    let port = support::free_port();
     let options = RunnerOptions {
         extra_resilient: format!("metrics_listen=127.0.0.1:{port}"),
         ..RunnerOptions::default()
@@ -549,13 +549,6 @@ fn activemq(base: &Path, command: &str) {
         .status()
         .expect("bash runs");
     assert!(status.success(), "activemq.sh {command} failed");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
 }
 
 /// The inodes of every listening TCP socket on the machine.

@@ -509,7 +509,7 @@ fn next_org_id() -> u64 {
     base + NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

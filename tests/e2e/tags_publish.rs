@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::support::{Harness, RunnerOptions, call_fn_misp};
-use super::{WAIT, final_reply, messages, wait_until};
+use super::{WAIT, completed_results, error_message, messages, wait_until};
 
 /// The POSTs that change something: every request but the reads.
 fn changes(harness: &Harness) -> Vec<misp_sim::RecordedRequest> {
@@ -16,19 +16,6 @@ fn changes(harness: &Harness) -> Vec<misp_sim::RecordedRequest> {
         .into_iter()
         .filter(|request| request.method == "POST" && !request.path.ends_with("/restSearch"))
         .collect()
-}
-
-fn completed_results(replies: &[soar_sim::Reply]) -> Value {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 0, "a completed call: {replies:?}");
-    last.results.clone().expect("a completed call has results")
-}
-
-fn error_message(replies: &[soar_sim::Reply]) -> String {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 1, "an error reply: {replies:?}");
-    assert!(last.results.is_none(), "{replies:?}");
-    last.message.clone()
 }
 
 /// Event 12 tagged `tlp:amber`, its attribute tagged `malicious`, and `tlp:white` defined

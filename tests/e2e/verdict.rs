@@ -2,26 +2,14 @@
 //! summary and evidence, the one MISP request behind each, a failing MISP, and verdict rules
 //! that are wrong in `app.config`, reported at start-up.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::support::{Harness, RunnerOptions, call_fn_misp, run_to_completion};
-use super::{WAIT, final_reply, messages};
+use super::{WAIT, completed_results, error_message, final_reply, messages, misp_paths};
 
 const IP: &str = "198.51.100.7";
 const RESOLVER: &str = "8.8.8.8";
 const EMOTET: &str = r#"misp-galaxy:malpedia="Emotet""#;
-
-fn completed_results(replies: &[soar_sim::Reply]) -> Value {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 0, "a completed call: {replies:?}");
-    last.results.clone().expect("a completed call has results")
-}
-
-fn error_message(replies: &[soar_sim::Reply]) -> String {
-    let last = final_reply(replies);
-    assert_eq!(last.message_type, 1, "an error reply: {replies:?}");
-    last.message.clone()
-}
 
 /// Event 12 holds [`IP`] tagged Emotet with two sightings; event 30 holds [`RESOLVER`]
 /// without to_ids; a resolver warninglist is enabled.
@@ -46,14 +34,6 @@ fn seed(harness: &Harness) {
 }
 
 /// The paths misp-sim received, in order.
-fn misp_paths(harness: &Harness) -> Vec<String> {
-    harness
-        .misp
-        .requests()
-        .into_iter()
-        .map(|request| request.path)
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verdicts_come_back_with_their_summary_evidence_and_one_misp_request_each() {
