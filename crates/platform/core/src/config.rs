@@ -666,7 +666,7 @@ pub fn url_without_password(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     use figment::Jail;
@@ -684,6 +684,14 @@ mod tests {
             test(jail);
             Ok(())
         });
+    }
+
+    /// Runs `read` while no other test of this crate can change the environment: parsing a
+    /// config reads every `SOAR__` variable, and the override tests set some.
+    pub(crate) fn environment_held<T>(read: impl FnOnce() -> T) -> T {
+        let mut result = None;
+        jailed(|_| result = Some(read()));
+        result.expect("the closure ran")
     }
 
     fn parsed(text: &str) -> AppConfig {
@@ -1344,16 +1352,20 @@ mod tests {
         set_mode(0o644);
         assert!(warn_if_world_readable(&path).is_some());
         // Loading hands the warning to the caller, who logs it once logging is set up.
-        let loaded = AppConfig::load(Some(&path)).expect("loads");
-        assert_eq!(loaded.notices().len(), 1, "{:?}", loaded.notices());
-        assert!(loaded.notices()[0].contains("mode 644"));
-        set_mode(0o600);
-        assert!(
-            AppConfig::load(Some(&path))
-                .expect("loads")
-                .notices()
-                .is_empty()
-        );
+        // Loading reads the environment, so it runs in the jail: another test's SOAR__ variable
+        // would otherwise leak into this load (it did, once, in CI).
+        environment_held(|| {
+            let loaded = AppConfig::load(Some(&path)).expect("loads");
+            assert_eq!(loaded.notices().len(), 1, "{:?}", loaded.notices());
+            assert!(loaded.notices()[0].contains("mode 644"));
+            set_mode(0o600);
+            assert!(
+                AppConfig::load(Some(&path))
+                    .expect("loads")
+                    .notices()
+                    .is_empty()
+            );
+        });
         assert_eq!(
             warn_if_world_readable(&directory.path().join("absent")),
             None

@@ -227,12 +227,18 @@ mod tests {
     fn config_problems_name_each_function_that_has_one() {
         static PICKY: Picky = Picky(&THREE);
         let registry = Registry::from_functions([&F_ONE as &dyn Function, &PICKY]).unwrap();
-        let without = AppConfig::parse("[app_b]\nother=1\n", "test").unwrap();
+        let without = crate::config::tests::environment_held(|| {
+            AppConfig::parse("[app_b]\nother=1\n", "test")
+        })
+        .unwrap();
         assert_eq!(
             registry.config_problems(&without),
             vec![("three", "[app_b] mode is missing".to_string())]
         );
-        let with = AppConfig::parse("[app_b]\nmode=strict\n", "test").unwrap();
+        let with = crate::config::tests::environment_held(|| {
+            AppConfig::parse("[app_b]\nmode=strict\n", "test")
+        })
+        .unwrap();
         assert!(registry.config_problems(&with).is_empty());
         assert_eq!(
             with.section("app_b").unwrap().keys().collect::<Vec<_>>(),

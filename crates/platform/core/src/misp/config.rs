@@ -158,7 +158,8 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<MispConfig, ConfigError> {
-        let config = AppConfig::parse(text, "test.config")?;
+        let config =
+            crate::config::tests::environment_held(|| AppConfig::parse(text, "test.config"))?;
         MispConfig::from_app_config(&config)
     }
 
