@@ -4,6 +4,7 @@
 
 pub mod docs;
 pub mod export;
+pub mod image;
 pub mod sources;
 
 use std::collections::BTreeMap;
