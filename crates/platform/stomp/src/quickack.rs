@@ -6,9 +6,14 @@
 //! that follows another waited for that timer. `TCP_QUICKACK` turns the delay off, but the
 //! kernel turns it back on as it sees fit, so it is set again after every read that returned
 //! data (one `setsockopt`, far cheaper than the read itself).
+//!
+//! `SOAR_STOMP_QUICKACK=0` in the environment turns this off for the whole process, read
+//! once: a switch for the benchmark's before/after comparison, not a setting for users.
 
+use std::ffi::OsStr;
 use std::io;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -18,12 +23,17 @@ use tokio::net::TcpStream;
 #[derive(Debug)]
 pub struct QuickAckStream {
     inner: TcpStream,
+    /// Whether `TCP_QUICKACK` is set at all (see [`enabled`]).
+    re_arm: bool,
 }
 
 impl QuickAckStream {
     pub fn new(inner: TcpStream) -> QuickAckStream {
-        quick_ack(&inner);
-        QuickAckStream { inner }
+        let re_arm = enabled();
+        if re_arm {
+            quick_ack(&inner);
+        }
+        QuickAckStream { inner, re_arm }
     }
 
     #[cfg(test)]
@@ -40,7 +50,10 @@ impl AsyncRead for QuickAckStream {
     ) -> Poll<io::Result<()>> {
         let filled_before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(context, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > filled_before {
+        if self.re_arm
+            && matches!(polled, Poll::Ready(Ok(())))
+            && buf.filled().len() > filled_before
+        {
             quick_ack(&self.inner);
         }
         polled
@@ -77,6 +90,16 @@ impl AsyncWrite for QuickAckStream {
     }
 }
 
+/// Whether this process re-arms `TCP_QUICKACK`: yes unless `SOAR_STOMP_QUICKACK` is `0`.
+fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| enabled_by(std::env::var_os("SOAR_STOMP_QUICKACK").as_deref()))
+}
+
+fn enabled_by(switch: Option<&OsStr>) -> bool {
+    switch.is_none_or(|value| value != "0")
+}
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn quick_ack(stream: &TcpStream) {
     // A failure only costs latency, never correctness: nothing to report.
@@ -85,6 +108,22 @@ fn quick_ack(stream: &TcpStream) {
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 fn quick_ack(_stream: &TcpStream) {}
+
+#[cfg(test)]
+mod switch_tests {
+    use super::*;
+
+    #[test]
+    fn only_a_zero_turns_quick_acks_off() {
+        assert!(enabled_by(None), "on when the variable is absent");
+        assert!(enabled_by(Some(OsStr::new("1"))));
+        assert!(enabled_by(Some(OsStr::new(""))));
+        assert!(
+            !enabled_by(Some(OsStr::new("0"))),
+            "off with SOAR_STOMP_QUICKACK=0"
+        );
+    }
+}
 
 #[cfg(all(test, any(target_os = "linux", target_os = "android")))]
 mod tests {
