@@ -14,6 +14,9 @@
 # AMQ_STOMP_TLS_PORT (61614) when starting and are remembered in BASE/ports, so stop,
 # restart, status and env need no environment. AMQ_PERSISTENT=true keeps messages across restarts
 # (KahaDB in BASE/data; remembered like the ports); the default is a non-persistent broker.
+# AMQ_TLS_NODELAY=false leaves `transport.tcpNoDelay` off the STOMP+TLS connector, as a
+# customer's broker ships (Nagle's algorithm on; remembered like the ports); the plain STOMP
+# connector keeps it. The default, true, sets it on both.
 # AMQ_JVM_OPTS replaces the JVM options; the default starts fast for tests (C1 JIT only, a
 # small serial heap), not what a production broker runs.
 # The TLS certificate is for CN=localhost, SAN dns:localhost, ip:127.0.0.1; its PEM, which
@@ -33,7 +36,7 @@ log() { echo "activemq.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 load_ports() {
-    PORT="" TLS_PORT="" PERSISTENT=""
+    PORT="" TLS_PORT="" PERSISTENT="" TLS_NODELAY=""
     # A running broker's ports win; otherwise the environment, then the last ports, then defaults.
     if [[ -f "$BASE/ports" ]] && { broker_pid >/dev/null || [[ -z "${AMQ_STOMP_PORT:-}${AMQ_STOMP_TLS_PORT:-}" ]]; }; then
         # shellcheck disable=SC1091
@@ -42,6 +45,7 @@ load_ports() {
     PORT=${PORT:-${AMQ_STOMP_PORT:-61613}}
     TLS_PORT=${TLS_PORT:-${AMQ_STOMP_TLS_PORT:-61614}}
     PERSISTENT=${AMQ_PERSISTENT:-${PERSISTENT:-false}}
+    TLS_NODELAY=${AMQ_TLS_NODELAY:-${TLS_NODELAY:-true}}
 }
 
 # Whether `pid` is a live (not zombie) ActiveMQ of ours; a stale pid file may name another process.
@@ -93,6 +97,11 @@ write_config() {
     # tcpNoDelay: without it the broker holds small frames back for about 40 ms (Nagle), which
     # bounds every request-reply exchange; measured in bench/RESULTS.md.
     local options="transport.maxFrameSize=33554432&amp;transport.tcpNoDelay=true"
+    local tls_options=$options tls_nodelay=true
+    if [[ "$TLS_NODELAY" == false ]]; then
+        tls_options="transport.maxFrameSize=33554432"
+        tls_nodelay=false
+    fi
     cat > "$BASE/conf/activemq.xml" <<XML
 <beans xmlns="http://www.springframework.org/schema/beans"
   xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
@@ -107,7 +116,7 @@ write_config() {
     </sslContext>
     <transportConnectors>
       <transportConnector name="stomp" uri="stomp://127.0.0.1:$PORT?$options"/>
-      <transportConnector name="stomp+ssl" uri="stomp+ssl://127.0.0.1:$TLS_PORT?$options"/>
+      <transportConnector name="stomp+ssl" uri="stomp+ssl://127.0.0.1:$TLS_PORT?$tls_options"/>
     </transportConnectors>
   </broker>
 </beans>
@@ -121,7 +130,8 @@ log4j.appender.stdout=org.apache.log4j.ConsoleAppender
 log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
 log4j.appender.stdout.layout.ConversionPattern=%d{HH:mm:ss.SSS} %-5p %c{1} - %m%n
 PROPS
-    printf 'PORT=%s\nTLS_PORT=%s\nPERSISTENT=%s\n' "$PORT" "$TLS_PORT" "$persistent" > "$BASE/ports"
+    printf 'PORT=%s\nTLS_PORT=%s\nPERSISTENT=%s\nTLS_NODELAY=%s\n' "$PORT" "$TLS_PORT" "$persistent" \
+        "$tls_nodelay" > "$BASE/ports"
 }
 
 port_in_use() {
@@ -228,7 +238,7 @@ case "$command" in
     status) do_status ;;
     env) do_env ;;
     *)
-        sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac
