@@ -264,6 +264,12 @@ impl MispSim {
         self.shared.lock().hangs += count;
     }
 
+    /// Acts on each of the next `count` requests, then never answers (the connection stays
+    /// open): MISP applied a change whose answer the client will not wait for.
+    pub fn apply_and_hang_next(&self, count: usize) {
+        self.shared.lock().applied_hangs += count;
+    }
+
     pub fn set_permissions(&self, permissions: RolePermissions) {
         self.shared.lock().permissions = permissions;
     }

@@ -43,6 +43,8 @@ pub(crate) struct State {
     /// Requests to act on and then leave unanswered (the connection closed).
     pub(crate) losses: usize,
     pub(crate) hangs: usize,
+    /// Requests to act on and then leave unanswered (the connection left open).
+    pub(crate) applied_hangs: usize,
     pub(crate) next_sequence: u64,
     pub(crate) permissions: RolePermissions,
     /// Bare event objects; their attributes carry no `Sighting` (those live in `sightings`).
@@ -127,6 +129,7 @@ impl State {
             drops: 0,
             losses: 0,
             hangs: 0,
+            applied_hangs: 0,
             next_sequence: 0,
             permissions: RolePermissions::all(),
             events: Vec::new(),

@@ -164,6 +164,7 @@ async fn handle(
         Drop,
         Lose,
         Hang,
+        ApplyAndHang,
         Forced(crate::ForcedResponse),
         None,
     }
@@ -185,6 +186,9 @@ async fn handle(
         } else if state.hangs > 0 {
             state.hangs -= 1;
             Knob::Hang
+        } else if state.applied_hangs > 0 {
+            state.applied_hangs -= 1;
+            Knob::ApplyAndHang
         } else if let Some(forced) = state.forced.pop_front() {
             Knob::Forced(forced)
         } else {
@@ -200,6 +204,16 @@ async fn handle(
             unreachable_response()
         }
         Knob::Hang => {
+            std::future::pending::<()>().await;
+            unreachable_response()
+        }
+        Knob::ApplyAndHang => {
+            {
+                let mut state = shared.lock();
+                let (reply, known) =
+                    state.answer(&shared.key, &method, &uri, &headers, &body, &recorded.body);
+                state.finish(sequence, reply.status, known);
+            }
             std::future::pending::<()>().await;
             unreachable_response()
         }
