@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+mod configuration;
 mod multipart;
 mod routes;
 mod server;
@@ -247,6 +248,12 @@ impl SoarRestSim {
 
     pub fn imports(&self) -> Vec<RecordedImport> {
         self.shared.lock().imports.clone()
+    }
+
+    /// What `POST /configurations/exports` answers (with playbooks), for tests to inspect
+    /// what imports left in the org.
+    pub fn export(&self) -> Value {
+        self.shared.lock().export_document(0, true)
     }
 
     /// The message destinations as `GET /message_destinations` lists them.

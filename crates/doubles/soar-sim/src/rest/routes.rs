@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use super::configuration::{Configuration, HeldElsewhere};
 use super::{
     API_KEY_HANDLE, OTHER_ORG_NAME, RecordedAttachment, RecordedImport, RecordedRequest,
     SERVER_VERSION, SoarRestOptions, USER_ID, multipart,
@@ -38,6 +39,8 @@ pub(crate) struct SimState {
     pub(crate) functions: BTreeMap<String, SimFunction>,
     /// `__function/…` input fields brought in by accepted imports.
     function_fields: Vec<Value>,
+    /// Every other customization accepted imports brought in (workflows, rules, ...).
+    pub(crate) configuration: Configuration,
     pub(crate) unauthorized: bool,
     pub(crate) import_refusal: Option<String>,
     pub(crate) actions_framework_enabled: bool,
@@ -103,6 +106,7 @@ impl Shared {
             destinations: Vec::new(),
             functions: BTreeMap::new(),
             function_fields: Vec::new(),
+            configuration: Configuration::default(),
             unauthorized: false,
             import_refusal: None,
             actions_framework_enabled: true,
@@ -183,6 +187,7 @@ impl Shared {
             (&Method::POST, ["incidents", incident, "attachments"]) => {
                 state.attachment(incident, call)
             }
+            (&Method::POST, ["configurations", "exports"]) => state.export(call),
             (&Method::POST, ["configurations", "imports"]) => state.import(call),
             (&Method::GET, ["configurations", "imports", id]) => state.import_status(id),
             (&Method::PUT, ["configurations", "imports", id]) => state.decide_import(id, call),
@@ -345,6 +350,11 @@ impl SimState {
         let Some(function) = self.functions.get(name) else {
             return Reply::not_found(format!("function '{name}' not found"));
         };
+        Reply::json(self.function_body(name, function, handle_names))
+    }
+
+    /// A function as `GET /functions/{name}` and the export show it.
+    fn function_body(&self, name: &str, function: &SimFunction, handle_names: bool) -> Value {
         let destination_handle = match handle_names {
             true => json!(function.destination),
             false => self
@@ -370,7 +380,36 @@ impl SimState {
         body["name"] = json!(name);
         body["export_key"] = json!(name);
         body["destination_handle"] = destination_handle;
-        Reply::json(body)
+        body
+    }
+
+    /// `POST /configurations/exports`: the org's customizations in one export document.
+    fn export(&mut self, call: &Call) -> Reply {
+        let asked: Value = serde_json::from_slice(&call.body).unwrap_or(Value::Null);
+        if !asked.is_object() {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "the export request must be a JSON object".to_string(),
+            );
+        }
+        let with_playbooks = asked["playbooks"].as_bool() == Some(true);
+        let id = self.next_id();
+        Reply::json(self.export_document(id, with_playbooks))
+    }
+
+    pub(crate) fn export_document(&self, id: u64, with_playbooks: bool) -> Value {
+        let functions = self
+            .functions
+            .iter()
+            .map(|(name, function)| self.function_body(name, function, true))
+            .collect();
+        let held = HeldElsewhere {
+            functions,
+            message_destinations: self.destinations.clone(),
+            function_fields: self.function_fields.clone(),
+        };
+        self.configuration
+            .export(id, with_playbooks, held, server_version())
     }
 
     fn attachment(&mut self, incident: &str, call: &Call) -> Reply {
@@ -495,6 +534,7 @@ impl SimState {
         let list = |key: &str| definition[key].as_array().cloned().unwrap_or_default();
         for destination in list("message_destinations") {
             if let Some(name) = destination["programmatic_name"].as_str() {
+                self.rename_destination_with_uuid(&destination, name);
                 self.ensure_destination(name, Some(&destination));
             }
         }
@@ -505,6 +545,7 @@ impl SimState {
             ) else {
                 continue;
             };
+            self.rename_function_with_uuid(&function, name);
             self.define_function(name, destination);
             if let Some(entry) = self.functions.get_mut(name) {
                 entry.definition = Some(function.clone());
@@ -521,6 +562,45 @@ impl SimState {
                 .any(|existing| existing["name"].as_str() == name);
             if is_function_input && !known {
                 self.function_fields.push(field);
+            }
+        }
+        let next_id = &mut self.next_id;
+        self.configuration.apply_import(definition, &mut || {
+            *next_id += 1;
+            *next_id
+        });
+    }
+
+    /// SOAR matches an imported object by uuid before its name: an import that reuses a
+    /// function's uuid under a new name renames that function rather than adding one.
+    fn rename_function_with_uuid(&mut self, imported: &Value, name: &str) {
+        let Some(uuid) = imported["uuid"].as_str() else {
+            return;
+        };
+        let renamed = self.functions.iter().find_map(|(existing, function)| {
+            let same_uuid = function
+                .definition
+                .as_ref()
+                .is_some_and(|definition| definition["uuid"].as_str() == Some(uuid));
+            (same_uuid && existing != name).then(|| existing.clone())
+        });
+        if let Some(old) = renamed.and_then(|old| self.functions.remove(&old)) {
+            self.functions.insert(name.to_string(), old);
+        }
+    }
+
+    /// As for functions: a destination whose uuid is known takes the imported name.
+    fn rename_destination_with_uuid(&mut self, imported: &Value, name: &str) {
+        let Some(uuid) = imported["uuid"].as_str() else {
+            return;
+        };
+        for destination in &mut self.destinations {
+            if destination["uuid"].as_str() == Some(uuid) {
+                destination["programmatic_name"] = json!(name);
+                destination["export_key"] = json!(name);
+                if let Some(display) = imported["name"].as_str() {
+                    destination["name"] = json!(display);
+                }
             }
         }
     }

@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 use super::*;
 
 const EXPORT: &str = include_str!("../../../../../tests/fixtures/fn_misp/export.res");
+/// The generated fn_misp export: it has the workflows and rules the original's has not.
+const GENERATED_EXPORT: &str = include_str!("../../../../../customizations/fn_misp/export.res");
 
 fn client() -> reqwest::Client {
     install_crypto_provider();
@@ -487,4 +489,178 @@ async fn tls_serves_a_certificate_signed_by_the_given_ca() {
         untrusting.is_err(),
         "a client without the CA must refuse the certificate"
     );
+}
+
+/// Posts `definition` as an import and accepts it, as `customize -y` does.
+async fn import_accepted(sim: &SoarRestSim, definition: Value) {
+    let imports = "/rest/orgs/201/configurations/imports";
+    let (status, mut pending) = call(sim, reqwest::Method::POST, imports, Some(definition)).await;
+    assert_eq!((status, pending["status"].clone()), (200, json!("PENDING")));
+    pending["status"] = json!("ACCEPTED");
+    let path = format!("{imports}/{}", pending["id"]);
+    let (status, _) = call(sim, reqwest::Method::PUT, &path, Some(pending)).await;
+    assert_eq!(status, 200, "the import is accepted");
+}
+
+fn generated_export() -> Value {
+    match serde_json::from_str(GENERATED_EXPORT) {
+        Ok(export) => export,
+        Err(error) => panic!("customizations/fn_misp/export.res: {error}"),
+    }
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|object| object[key].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+async fn export(sim: &SoarRestSim, playbooks: bool) -> Value {
+    let asked =
+        json!({"layouts": true, "actions": true, "phases_and_tasks": true, "playbooks": playbooks});
+    let (status, export) = call(
+        sim,
+        reqwest::Method::POST,
+        "/rest/orgs/201/configurations/exports/",
+        Some(asked),
+    )
+    .await;
+    assert_eq!(status, 200, "{export}");
+    export
+}
+
+#[tokio::test]
+async fn the_export_holds_what_accepted_imports_brought_in_with_soar_keys() {
+    let sim = SoarRestSim::start(SoarRestOptions::default()).await;
+    let imported = generated_export();
+    import_accepted(&sim, imported.clone()).await;
+
+    let exported = export(&sim, true).await;
+    let keys = |value: &Value| {
+        let mut keys: Vec<String> = value
+            .as_object()
+            .map(|map| map.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    };
+    let mut expected = keys(&imported);
+    expected.push("industries".into());
+    expected.sort();
+    assert_eq!(keys(&exported), expected, "SOAR's export keys");
+    assert_eq!(exported["export_format_version"], json!(2));
+    assert_eq!(exported["server_version"]["version"], json!(SERVER_VERSION));
+    assert!(exported["id"].as_u64().is_some(), "an export has an id");
+
+    for (list, key) in [
+        ("workflows", "programmatic_name"),
+        ("actions", "name"),
+        ("functions", "export_key"),
+        ("playbooks", "export_key"),
+        ("message_destinations", "programmatic_name"),
+        ("incident_types", "name"),
+    ] {
+        assert_eq!(
+            names(&exported[list], key),
+            names(&imported[list], key),
+            "the export's {list} are the imported ones"
+        );
+    }
+    assert_eq!(
+        names(&exported["fields"], "export_key"),
+        names(&imported["fields"], "export_key"),
+        "function inputs and incident fields"
+    );
+    let workflow = &exported["workflows"][0];
+    assert!(workflow["workflow_id"].as_u64().is_some(), "{workflow}");
+    assert!(
+        workflow["content"]["xml"].is_string(),
+        "the BPMN is exported"
+    );
+    let function = &exported["functions"][0];
+    assert_eq!(function["destination_handle"], json!("fn_misp"), "by name");
+    assert!(function["id"].as_u64().is_some());
+
+    let without = export(&sim, false).await;
+    assert_eq!(without["playbooks"], json!([]), "playbooks only when asked");
+    assert_eq!(names(&without["workflows"], "programmatic_name").len(), 7);
+
+    let (status, _) = call(
+        &sim,
+        reqwest::Method::POST,
+        "/rest/orgs/201/configurations/exports",
+        Some(json!([true])),
+    )
+    .await;
+    assert_eq!(status, 400, "the export request is an object");
+    assert!(sim.unexpected_requests().is_empty());
+}
+
+#[tokio::test]
+async fn an_import_matches_objects_by_uuid_before_name() {
+    let sim = SoarRestSim::start(SoarRestOptions::default()).await;
+    let mut definition = generated_export();
+    import_accepted(&sim, definition.clone()).await;
+    let before = sim.export();
+    let original = before["workflows"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|w| w["programmatic_name"] == json!("example_misp_search_attribute"))
+        })
+        .cloned()
+        .unwrap_or(Value::Null);
+
+    // Same uuid, new name: the workflow is renamed in place, keeping its id.
+    let mut renamed = original.clone();
+    renamed["programmatic_name"] = json!("renamed_search");
+    renamed["export_key"] = json!("renamed_search");
+    // And a copy with a uuid of its own: added beside the original, with a new id.
+    let mut copy = original.clone();
+    copy["programmatic_name"] = json!("copied_search");
+    copy["uuid"] = json!("0b0b0000-0000-4000-8000-000000000001");
+    // A function imported under a new name with its uuid renames it too.
+    let mut function = definition["functions"][0].clone();
+    let old_function = function["name"].as_str().unwrap_or_default().to_string();
+    function["name"] = json!("renamed_function");
+    definition["workflows"] = json!([renamed, copy]);
+    definition["functions"] = json!([function]);
+    definition["actions"] = json!([]);
+    definition["playbooks"] = json!([]);
+    import_accepted(&sim, definition).await;
+
+    let after = sim.export();
+    let workflows = names(&after["workflows"], "programmatic_name");
+    assert!(
+        workflows.contains(&"renamed_search".to_string()),
+        "{workflows:?}"
+    );
+    assert!(
+        workflows.contains(&"copied_search".to_string()),
+        "{workflows:?}"
+    );
+    assert!(
+        !workflows.contains(&"example_misp_search_attribute".to_string()),
+        "matched by uuid, so renamed: {workflows:?}"
+    );
+    assert_eq!(workflows.len(), 8);
+    let id_of = |name: &str| {
+        after["workflows"]
+            .as_array()
+            .and_then(|all| all.iter().find(|w| w["programmatic_name"] == json!(name)))
+            .map(|w| w["workflow_id"].clone())
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(id_of("renamed_search"), original["workflow_id"]);
+    assert_ne!(id_of("copied_search"), original["workflow_id"]);
+
+    let functions = names(&after["functions"], "name");
+    assert!(functions.contains(&"renamed_function".to_string()));
+    assert!(!functions.contains(&old_function), "{functions:?}");
+    assert_eq!(functions.len(), 17);
 }
