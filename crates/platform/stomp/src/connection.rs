@@ -103,6 +103,22 @@ pub struct StompSender {
     _handles: Arc<HandleGuard>,
 }
 
+/// Frames the broker applies together or not at all: one STOMP transaction.
+///
+/// Built with [`StompSender::transaction`]; nothing is written until
+/// [`Transaction::commit`], which queues BEGIN, every frame with the `transaction` header,
+/// and COMMIT back to back (so one flush usually carries them all) and waits for the
+/// COMMIT's receipt. If the connection ends before the broker has processed the COMMIT, the
+/// broker rolls the transaction back: ActiveMQ discards its SENDs and redelivers the
+/// messages it ACKed. Dropping a `Transaction` without committing sends nothing.
+#[derive(Debug)]
+#[must_use = "a transaction sends nothing until it is committed"]
+pub struct Transaction {
+    sender: StompSender,
+    id: String,
+    frames: Vec<Frame>,
+}
+
 /// Receives the broker's MESSAGE frames.
 #[derive(Debug)]
 pub struct StompReceiver {
@@ -220,30 +236,55 @@ impl StompSender {
             .await
     }
 
+    /// Starts a transaction on this connection; see [`Transaction`].
+    pub fn transaction(&self) -> Transaction {
+        let id = format!(
+            "soar-stomp-tx-{}",
+            self.shared.next_transaction.fetch_add(1, Ordering::Relaxed)
+        );
+        Transaction {
+            sender: self.clone(),
+            id,
+            frames: Vec::new(),
+        }
+    }
+
     /// Writes any frame as it is.
     pub async fn send_frame(&self, frame: Frame) -> Result<(), StompError> {
+        self.send_frames(vec![frame]).await
+    }
+
+    /// Queues `frames` back to back, in order, and waits until each has been written.
+    async fn send_frames(&self, frames: Vec<Frame>) -> Result<(), StompError> {
         if self.shared.ended.is_cancelled() {
             return Err(self.shared.not_connected());
         }
-        let (done, written) = oneshot::channel();
-        // A peer that stops reading blocks the writer; once heart-beat supervision (or
-        // anything else) ends the connection, callers must not wait on it any longer.
-        let queued = tokio::select! {
-            biased;
-            queued = self.requests.send(WriteRequest { frame, done }) => queued.is_ok(),
-            () = self.shared.ended.cancelled() => false,
-        };
-        if !queued {
-            return Err(self.shared.not_connected());
+        let mut pending = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let (done, written) = oneshot::channel();
+            // A peer that stops reading blocks the writer; once heart-beat supervision (or
+            // anything else) ends the connection, callers must not wait on it any longer.
+            let queued = tokio::select! {
+                biased;
+                queued = self.requests.send(WriteRequest { frame, done }) => queued.is_ok(),
+                () = self.shared.ended.cancelled() => false,
+            };
+            if !queued {
+                return Err(self.shared.not_connected());
+            }
+            pending.push(written);
         }
-        tokio::select! {
-            biased;
-            result = written => match result {
-                Ok(result) => result,
-                Err(_dropped) => Err(self.shared.not_connected()),
-            },
-            () = self.shared.ended.cancelled() => Err(self.shared.not_connected()),
+        for written in pending {
+            tokio::select! {
+                biased;
+                result = written => match result {
+                    Ok(result) => result?,
+                    Err(_dropped) => return Err(self.shared.not_connected()),
+                },
+                () = self.shared.ended.cancelled() => return Err(self.shared.not_connected()),
+            }
         }
+        Ok(())
     }
 
     /// Writes a frame with a fresh `receipt` header and waits for the matching RECEIPT.
@@ -297,6 +338,59 @@ impl StompSender {
     }
 }
 
+impl Transaction {
+    /// Adds a SEND of `body` to `destination` with `content-length` and the extra headers.
+    pub fn send(
+        &mut self,
+        destination: &str,
+        extra_headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> &mut Transaction {
+        self.frames
+            .push(send_frame(destination, extra_headers, body.into()));
+        self
+    }
+
+    /// Adds an ACK of a message; `id` is the value of its `ack` header.
+    pub fn ack(&mut self, id: &str) -> &mut Transaction {
+        self.frames.push(Frame::new("ACK").with_header("id", id));
+        self
+    }
+
+    /// Sends BEGIN, the frames and COMMIT, and waits for the broker's receipt of the COMMIT:
+    /// `Ok` means the broker applied every frame. An error means it applied none, or (when
+    /// the connection ended after COMMIT was written) that this process cannot know; the
+    /// broker's redelivery of an ACKed message is then what tells. Has no timeout of its own.
+    pub async fn commit(self) -> Result<(), StompError> {
+        let Transaction { sender, id, frames } = self;
+        let (receipt_id, receipt) = sender.shared.register_receipt()?;
+        let mut all = Vec::with_capacity(frames.len() + 2);
+        all.push(Frame::new("BEGIN").with_header("transaction", id.as_str()));
+        // Only SEND and ACK frames are added, and those always encode, so the writer can
+        // never drop one frame of the transaction and write the rest.
+        all.extend(
+            frames
+                .into_iter()
+                .map(|frame| frame.with_header("transaction", id.as_str())),
+        );
+        all.push(
+            Frame::new("COMMIT")
+                .with_header("transaction", id.as_str())
+                .with_header("receipt", receipt_id),
+        );
+        sender.send_frames(all).await?;
+        match receipt.await {
+            Ok(result) => result,
+            Err(_dropped) => Err(sender.shared.not_connected()),
+        }
+    }
+
+    /// The `transaction` header's value, unique on its connection.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl StompReceiver {
     /// The next MESSAGE frame. When the connection ends this returns the reason once (such as
     /// [`StompError::HeartbeatTimeout`], [`StompError::Closed`] or [`StompError::ServerError`]),
@@ -339,6 +433,7 @@ struct Shared {
     disconnecting: AtomicBool,
     disconnect_timeout: Duration,
     next_receipt: AtomicU64,
+    next_transaction: AtomicU64,
     state: Mutex<SharedState>,
 }
 
@@ -537,6 +632,7 @@ async fn handshake(
         disconnecting: AtomicBool::new(false),
         disconnect_timeout: options.connect_timeout,
         next_receipt: AtomicU64::new(1),
+        next_transaction: AtomicU64::new(1),
         state: Mutex::new(SharedState {
             end_reason: None,
             messages: Some(message_sender),

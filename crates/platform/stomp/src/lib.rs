@@ -46,6 +46,9 @@
 //!   `subscribe`, `unsubscribe`, `ack`, `nack`, `send_frame` and `disconnect` each return once
 //!   the frame is written (or its receipt arrived), and return an error if the connection has
 //!   ended, so a caller can keep an unsent reply and send it after reconnecting.
+//! * [`StompSender::transaction`] collects SENDs and ACKs that [`Transaction::commit`] sends
+//!   as one STOMP transaction (BEGIN, the frames, COMMIT with a receipt): the broker applies
+//!   all of them or, when the connection ends first, none.
 //! * [`StompReceiver::next_message`] yields MESSAGE frames. When the connection ends it returns
 //!   the reason once: [`StompError::ServerError`] for an ERROR frame,
 //!   [`StompError::HeartbeatTimeout`] after 2.5 of the broker's heart-beat intervals of silence
@@ -74,7 +77,8 @@ mod tls;
 
 pub use codec::{CodecError, StompCodec, StompItem};
 pub use connection::{
-    AckMode, ConnectOptions, ConnectedInfo, StompReceiver, StompSender, TlsOptions, connect,
+    AckMode, ConnectOptions, ConnectedInfo, StompReceiver, StompSender, TlsOptions, Transaction,
+    connect,
 };
 pub use error::StompError;
 pub use frame::{ACK_HEADER, Frame};

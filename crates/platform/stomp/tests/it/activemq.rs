@@ -312,3 +312,130 @@ async fn activemq_carries_a_16_mib_message() {
         .expect("acking");
     sender.disconnect().await.expect("disconnecting");
 }
+
+/// The runner's final reply: the reply and the ACK of the function message in one
+/// transaction. With client-individual acks, the ACK in the transaction settles that one
+/// message only.
+#[tokio::test]
+async fn activemq_commits_a_reply_and_an_ack_together_and_acks_only_that_message() {
+    let Some(broker) =
+        broker("activemq_commits_a_reply_and_an_ack_together_and_acks_only_that_message")
+    else {
+        return;
+    };
+    let queue = unique_queue("tx-actions");
+    let replies = unique_queue("tx-acks");
+    let (sender, mut receiver) = connect_and_subscribe(broker.plain(), &queue).await;
+    for body in ["first", "second"] {
+        within("send", sender.send_with_receipt(&queue, &[], body))
+            .await
+            .expect("a receipt for the SEND");
+    }
+    let first = next(&mut receiver).await;
+    let _second = next(&mut receiver).await;
+    let mut transaction = sender.transaction();
+    transaction
+        .send(&replies, &[("correlation-id", "invid:1")], "done")
+        .ack(first.header(ACK_HEADER).expect("ack header"));
+    within("commit", transaction.commit())
+        .await
+        .expect("the broker's receipt for the COMMIT");
+    sender.disconnect().await.expect("disconnecting");
+
+    let (soar, mut reply_receiver) = connect_and_subscribe(broker.plain(), &replies).await;
+    let reply = next(&mut reply_receiver).await;
+    assert_eq!(reply.body, Bytes::from_static(b"done"));
+    assert_eq!(reply.header("correlation-id"), Some("invid:1"));
+    soar.ack(reply.header(ACK_HEADER).expect("ack header"))
+        .await
+        .expect("acking the reply");
+    assert_no_message(&mut reply_receiver, "a committed reply is delivered once").await;
+    soar.disconnect().await.expect("disconnecting");
+
+    let (sender, mut receiver) = connect_and_subscribe(broker.plain(), &queue).await;
+    let again = next(&mut receiver).await;
+    assert_eq!(
+        again.body,
+        Bytes::from_static(b"second"),
+        "the committed ACK settled the first message and only that one"
+    );
+    sender
+        .ack(again.header(ACK_HEADER).expect("ack header"))
+        .await
+        .expect("acking");
+    assert_no_message(&mut receiver, "after acking everything").await;
+    sender.disconnect().await.expect("disconnecting");
+}
+
+/// A runner that dies after writing its reply and ACK but before COMMIT: the broker rolls
+/// the transaction back, so SOAR never sees that reply and the message comes back.
+#[tokio::test]
+async fn activemq_rolls_back_a_transaction_whose_connection_drops_before_commit() {
+    let Some(broker) =
+        broker("activemq_rolls_back_a_transaction_whose_connection_drops_before_commit")
+    else {
+        return;
+    };
+    let queue = unique_queue("rollback-actions");
+    let replies = unique_queue("rollback-acks");
+    let (sender, mut receiver) = connect_and_subscribe(broker.plain(), &queue).await;
+    within("send", sender.send_with_receipt(&queue, &[], "call"))
+        .await
+        .expect("a receipt for the SEND");
+    let message = next(&mut receiver).await;
+    let ack = message.header(ACK_HEADER).expect("ack header").to_owned();
+    // Everything of the transaction but its COMMIT, then the connection goes without a
+    // DISCONNECT (every handle dropped closes the socket).
+    for frame in [
+        Frame::new("BEGIN").with_header("transaction", "tx-1"),
+        Frame::new("SEND")
+            .with_header("destination", replies.as_str())
+            .with_header("transaction", "tx-1")
+            .with_body("uncommitted"),
+        Frame::new("ACK")
+            .with_header("id", ack.as_str())
+            .with_header("transaction", "tx-1"),
+    ] {
+        sender.send_frame(frame).await.expect("writing");
+    }
+    // A receipted frame after them proves the broker has read the transaction's frames.
+    within(
+        "a receipt",
+        sender.send_frame_with_receipt(
+            Frame::new("SEND")
+                .with_header("destination", replies.as_str())
+                .with_body("outside"),
+        ),
+    )
+    .await
+    .expect("a receipt");
+    drop(sender);
+    drop(receiver);
+
+    let (soar, mut reply_receiver) = connect_and_subscribe(broker.plain(), &replies).await;
+    let outside = next(&mut reply_receiver).await;
+    assert_eq!(outside.body, Bytes::from_static(b"outside"));
+    soar.ack(outside.header(ACK_HEADER).expect("ack header"))
+        .await
+        .expect("acking");
+    assert_no_message(
+        &mut reply_receiver,
+        "the SEND of a transaction never committed",
+    )
+    .await;
+    soar.disconnect().await.expect("disconnecting");
+
+    let (sender, mut receiver) = connect_and_subscribe(broker.plain(), &queue).await;
+    let again = next(&mut receiver).await;
+    assert_eq!(
+        again.body,
+        Bytes::from_static(b"call"),
+        "the ACK of a transaction never committed does not count"
+    );
+    assert_eq!(again.header("redelivered"), Some("true"));
+    sender
+        .ack(again.header(ACK_HEADER).expect("ack header"))
+        .await
+        .expect("acking");
+    sender.disconnect().await.expect("disconnecting");
+}
