@@ -1,6 +1,7 @@
 //! `soar-runner`: serves SOAR functions over STOMP like resilient-circuits, and the
 //! commands around it (`selftest`, `invoke`, `functions`, `customize`, `config`, `status`).
 
+mod apps;
 mod config_cmd;
 mod customize;
 mod dispatch;
@@ -10,6 +11,7 @@ mod logging;
 mod metrics;
 mod recent;
 mod record;
+mod reload;
 mod selftest;
 mod service;
 mod settings;
@@ -32,7 +34,7 @@ use soar_apps as _;
 
 use crate::dispatch::{Environment, Outcome};
 use crate::listener::Listener;
-use crate::logging::LogFormat;
+use crate::logging::{LogControl, LogFormat, LogLevel};
 use crate::metrics::Metrics;
 use crate::settings::ResilientSettings;
 use crate::soar_rest::SoarClient;
@@ -56,10 +58,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Connect to SOAR and serve function messages until SIGTERM or Ctrl-C (the default).
-    Run,
+    /// Connect to SOAR and serve function messages until SIGTERM or Ctrl-C (the default);
+    /// a changed app.config is drained and served again without a restart.
+    Run(RunFlags),
     /// Check the config, SOAR REST, the broker and each app; exit with resilient-circuits' codes.
-    Selftest,
+    Selftest {
+        /// Test only these apps, by package name (fn-misp or fn_misp); several may follow.
+        #[arg(short = 'l', long = "list", value_name = "APP", num_args = 1..)]
+        list: Option<Vec<String>>,
+    },
     /// Run one function against the configured MISP and print its result as JSON.
     Invoke {
         /// The function's API name, e.g. misp_search_attribute.
@@ -86,6 +93,9 @@ enum Command {
         /// Do not ask for confirmation.
         #[arg(short = 'y', long = "yes")]
         yes: bool,
+        /// Import only these apps, by package name (fn-misp or fn_misp); several may follow.
+        #[arg(short = 'l', long = "list", value_name = "APP", num_args = 1..)]
+        list: Option<Vec<String>>,
     },
     /// Write an app.config: -c creates one, -u adds the sections it lacks.
     Config {
@@ -103,6 +113,18 @@ enum Command {
         /// The file (default: $APP_CONFIG_FILE, else ~/.resilient/app.config).
         file: Option<PathBuf>,
     },
+}
+
+/// `run`'s flags, which win over their `[resilient]` keys as in resilient-circuits.
+#[derive(Debug, Clone, clap::Args)]
+struct RunFlags {
+    /// Log at LEVEL: DEBUG, INFO, WARNING, ERROR or CRITICAL, in any case (over [resilient]
+    /// loglevel and RUST_LOG).
+    #[arg(long, value_name = "LEVEL", value_parser = LogLevel::parse)]
+    loglevel: Option<LogLevel>,
+    /// Write the log file in DIR as well as to stderr (over [resilient] logdir).
+    #[arg(long, value_name = "DIR")]
+    logdir: Option<PathBuf>,
 }
 
 /// mimalloc rather than glibc's malloc: allocation was a fifth of the runner's CPU under load
@@ -133,7 +155,10 @@ fn main() -> ExitCode {
 
 async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
     let registry = Registry::from_inventory().context("registering the functions")?;
-    match cli.command.take().unwrap_or(Command::Run) {
+    match cli.command.take().unwrap_or(Command::Run(RunFlags {
+        loglevel: None,
+        logdir: None,
+    })) {
         Command::Functions => {
             print_functions(&registry);
             Ok(ExitCode::SUCCESS)
@@ -143,7 +168,7 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
             inputs,
             inputs_json,
         } => {
-            logging::init(cli.log_format, Some("warn"), None, "app.log");
+            logging::init(cli.log_format, None, Some("warn"), None, "app.log");
             let config = AppConfig::load(cli.config.as_deref())?;
             config_loaded(&config);
             let definition = registry.get(&function)?.definition();
@@ -171,14 +196,22 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Selftest => {
-            logging::init(cli.log_format, Some("warn"), None, "app.log");
+        Command::Selftest { list } => {
+            let registry = match apps::select(&registry, list.as_deref()) {
+                Ok(chosen) => chosen,
+                Err(unknown) => return Ok(refuse_apps(&unknown)),
+            };
+            logging::init(cli.log_format, None, Some("warn"), None, "app.log");
             Ok(ExitCode::from(
                 selftest::run(cli.config.as_deref(), registry).await,
             ))
         }
-        Command::Customize { yes } => {
-            logging::init(cli.log_format, Some("warn"), None, "app.log");
+        Command::Customize { yes, list } => {
+            let registry = match apps::select(&registry, list.as_deref()) {
+                Ok(chosen) => chosen,
+                Err(unknown) => return Ok(refuse_apps(&unknown)),
+            };
+            logging::init(cli.log_format, None, Some("warn"), None, "app.log");
             customize::run(cli.config.as_deref(), &registry, yes).await
         }
         Command::Config { update, file, .. } => {
@@ -193,8 +226,15 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
             let address = status_address(cli.config.as_deref(), listen.as_deref())?;
             status::run(address, json).await
         }
-        Command::Run => run(cli, registry).await,
+        Command::Run(flags) => run(cli, registry, flags).await,
     }
+}
+
+/// An app given with `-l` that is not served here: the usage error status, as
+/// resilient-circuits' argument parser gives.
+fn refuse_apps(unknown: &apps::UnknownApps) -> ExitCode {
+    eprintln!("error: {unknown}");
+    ExitCode::from(apps::UNKNOWN_APP_EXIT_CODE)
 }
 
 /// Where `status` finds the listener: `--listen`, else `[resilient] metrics_listen` (the
@@ -243,81 +283,64 @@ pub(crate) fn config_loaded(config: &AppConfig) {
     }
 }
 
-async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
+/// What `run` serves with: a loaded `app.config`, its `[resilient]` settings and the flags
+/// applied over them.
+struct RunConfig {
+    config: AppConfig,
+    settings: ResilientSettings,
+}
+
+/// How one round of serving ended.
+enum Served {
+    /// SIGTERM or Ctrl-C: the runner exits.
+    Stopped,
+    /// `app.config` changed to this: drained, the runner starts again with it.
+    Reload(Box<RunConfig>),
+}
+
+/// A round that could not start (or the broker refused for good): the exit status and why.
+struct StartFailed {
+    exit_code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for StartFailed {
+    fn from(error: anyhow::Error) -> StartFailed {
+        StartFailed {
+            exit_code: 1,
+            error,
+        }
+    }
+}
+
+/// Serves until SIGTERM or Ctrl-C, starting again (drained as on SIGTERM, then connected
+/// afresh) whenever `app.config` changes to a config that loads; one that does not is
+/// logged and the one loaded before keeps serving.
+async fn run(cli: Cli, registry: Registry, flags: RunFlags) -> anyhow::Result<ExitCode> {
     let config = AppConfig::load(cli.config.as_deref())?;
-    let settings = ResilientSettings::from_app_config(&config)?;
-    logging::init(
+    let mut watcher = config
+        .path()
+        .map(|path| reload::ConfigWatcher::new(path.to_path_buf(), reload::POLL_INTERVAL));
+    let mut current = run_config(config, &flags)?;
+    let settings = &current.settings;
+    let log_control = logging::init(
         cli.log_format,
+        flags.loglevel,
         settings.loglevel.as_deref(),
         settings.logdir.as_deref(),
         &settings.logfile,
     );
     tracing::info!(
-        config = config.origin(),
+        config = current.config.origin(),
         functions = registry.len(),
         "starting soar-runner {}",
         env!("CARGO_PKG_VERSION")
     );
-    config_loaded(&config);
-    // Like a MISP config error: the function fails each call until fixed, the rest serve.
-    for (function, problem) in registry.config_problems(&config) {
-        tracing::error!(function, %problem, "this function will fail until its settings are fixed");
-    }
-    // Bound before anything else, so that a port in use stops the start at once.
+    // Bound once, before anything else, so that a port in use stops the start at once; it
+    // stays bound (with its counters) across reloads.
     let listener = match settings.metrics_listen {
         Some(address) => Some(Listener::bind(address).await?),
         None => None,
-    };
-    // The broker connection does not depend on anything REST says, so it opens meanwhile.
-    let early = {
-        let settings = settings.clone();
-        tokio::spawn(async move { service::connect(&settings).await })
-    };
-    let soar = match SoarClient::connect(&settings).await {
-        Ok(soar) => soar,
-        Err(error) => {
-            tracing::error!(%error, "cannot start");
-            eprintln!("error: {error}");
-            return Ok(ExitCode::from(error.exit_code() as u8));
-        }
-    };
-    tracing::info!(
-        org = soar.org_name,
-        org_id = soar.org_id,
-        "IBM Security QRadar SOAR version: v{}",
-        soar.server_version.as_deref().unwrap_or("unknown")
-    );
-    anyhow::ensure!(
-        soar.actions_framework_enabled,
-        "the org '{}' has the actions framework turned off, so SOAR sends no function messages",
-        soar.org_name
-    );
-    // One lookup per function, all at once: start-up time is what an operator waits for.
-    let lookups = registry.functions().map(|function| {
-        let soar = &soar;
-        let name = function.definition().name;
-        async move { (name, soar.function_destination(name).await) }
-    });
-    let mut destinations = Vec::new();
-    for (name, lookup) in futures_util::future::join_all(lookups).await {
-        match lookup? {
-            Some(destination) => destinations.push(destination),
-            None => tracing::warn!(
-                function = name,
-                "SOAR does not know this function, so it is skipped; run `soar-runner customize` to import it"
-            ),
-        }
-    }
-    destinations.sort();
-    destinations.dedup();
-    anyhow::ensure!(
-        !destinations.is_empty(),
-        "SOAR knows none of the functions served here; run `soar-runner customize` to import them"
-    );
-    let service_config = service::ServiceConfig {
-        settings: settings.clone(),
-        org_id: soar.org_id,
-        destinations,
     };
     let stop_listener = tokio_util::sync::CancellationToken::new();
     let metrics = listener.map(|listener| {
@@ -329,27 +352,234 @@ async fn run(cli: Cli, registry: Registry) -> anyhow::Result<ExitCode> {
         tokio::spawn(listener.serve(metrics.clone(), stop_listener.clone()));
         metrics
     });
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            stop.cancel();
+        }
+    });
+    // The config served before the last reload, to fall back on if the new one cannot start.
+    let mut previous: Option<RunConfig> = None;
+    let mut round = 0u32;
+    let ended = loop {
+        if stop.is_cancelled() {
+            break Ok(());
+        }
+        if round > 0
+            && let Some(metrics) = &metrics
+        {
+            metrics.serving_again(current.settings.num_workers);
+        }
+        round += 1;
+        match serve_round(
+            &current,
+            &registry,
+            &metrics,
+            &stop,
+            watcher.as_mut(),
+            &flags,
+        )
+        .await
+        {
+            Ok(Served::Stopped) => break Ok(()),
+            Ok(Served::Reload(next)) => {
+                apply_reloaded_settings(&current.settings, &next.settings, &log_control);
+                previous = Some(std::mem::replace(&mut current, *next));
+            }
+            Err(failed) => match previous.take() {
+                Some(before) => {
+                    tracing::error!(
+                        error = format!("{:#}", failed.error),
+                        "cannot serve with the changed app.config; serving with the config loaded before it"
+                    );
+                    current = before;
+                }
+                None => break Err(failed),
+            },
+        }
+    };
+    stop_listener.cancel();
+    match ended {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(failed) => {
+            tracing::error!(error = format!("{:#}", failed.error), "cannot start");
+            eprintln!("error: {:#}", failed.error);
+            Ok(ExitCode::from(failed.exit_code))
+        }
+    }
+}
+
+/// Loads `app.config` for `run` and applies the flags over `[resilient]`. Used at start and
+/// for each change, so a change is held to what a start is held to.
+fn run_config(config: AppConfig, flags: &RunFlags) -> anyhow::Result<RunConfig> {
+    let mut settings = ResilientSettings::from_app_config(&config)?;
+    if let Some(dir) = &flags.logdir {
+        settings.logdir = Some(dir.clone());
+    }
+    Ok(RunConfig { config, settings })
+}
+
+/// One round: connects to SOAR's REST API and the broker with `current` and serves until
+/// a stop or a usable change of `app.config`, then drains.
+async fn serve_round(
+    current: &RunConfig,
+    registry: &Registry,
+    metrics: &Option<Arc<Metrics>>,
+    stop: &tokio_util::sync::CancellationToken,
+    watcher: Option<&mut reload::ConfigWatcher>,
+    flags: &RunFlags,
+) -> Result<Served, StartFailed> {
+    let settings = &current.settings;
+    config_loaded(&current.config);
+    // Like a MISP config error: the function fails each call until fixed, the rest serve.
+    for (function, problem) in registry.config_problems(&current.config) {
+        tracing::error!(function, %problem, "this function will fail until its settings are fixed");
+    }
+    let connected = tokio::select! {
+        () = stop.cancelled() => return Ok(Served::Stopped),
+        connected = connect_round(settings, registry) => connected?,
+    };
+    let (soar, service_config, early) = connected;
     let observer = metrics
         .clone()
         .map(|metrics| metrics as soar_core::observe::SharedObserver);
     let environment = environment(
-        registry,
-        config,
+        registry.clone(),
+        current.config.clone(),
         Some(Arc::new(soar)),
         settings.max_result_size,
         observer,
     );
-    let served = service::run(
+    let mut reloaded: Option<RunConfig> = None;
+    let shutdown = async {
+        let Some(watcher) = watcher else {
+            return stop.cancelled().await;
+        };
+        let change = watcher.next_change(
+            |path| AppConfig::load(Some(path)).map_err(anyhow::Error::from).and_then(|config| run_config(config, flags)),
+            |reason| tracing::error!(%reason, "app.config changed but cannot be used; serving on with the config loaded before"),
+        );
+        tokio::select! {
+            () = stop.cancelled() => {}
+            next = change => {
+                tracing::info!(
+                    config = next.config.origin(),
+                    "app.config changed: no new messages are taken; running functions finish, then the runner starts again with it"
+                );
+                reloaded = Some(next);
+            }
+        }
+    };
+    service::run(
         service_config,
         environment,
-        metrics,
+        metrics.clone(),
         Some(early),
-        shutdown_signal(),
+        shutdown,
     )
-    .await;
-    stop_listener.cancel();
-    served?;
-    Ok(ExitCode::SUCCESS)
+    .await
+    .map_err(|error| StartFailed::from(anyhow::Error::from(error)))?;
+    Ok(match reloaded {
+        Some(next) => Served::Reload(Box::new(next)),
+        None => Served::Stopped,
+    })
+}
+
+/// SOAR's REST start-up (the broker connection opens meanwhile): who we are, and the
+/// message destinations of the functions SOAR knows.
+async fn connect_round(
+    settings: &ResilientSettings,
+    registry: &Registry,
+) -> Result<(SoarClient, service::ServiceConfig, service::EarlyConnection), StartFailed> {
+    // The broker connection does not depend on anything REST says, so it opens meanwhile.
+    let early = {
+        let settings = settings.clone();
+        tokio::spawn(async move { service::connect(&settings).await })
+    };
+    let soar = match SoarClient::connect(settings).await {
+        Ok(soar) => soar,
+        Err(error) => {
+            early.abort();
+            return Err(StartFailed {
+                exit_code: error.exit_code() as u8,
+                error: error.into(),
+            });
+        }
+    };
+    tracing::info!(
+        org = soar.org_name,
+        org_id = soar.org_id,
+        "IBM Security QRadar SOAR version: v{}",
+        soar.server_version.as_deref().unwrap_or("unknown")
+    );
+    if !soar.actions_framework_enabled {
+        early.abort();
+        return Err(anyhow::anyhow!(
+            "the org '{}' has the actions framework turned off, so SOAR sends no function messages",
+            soar.org_name
+        )
+        .into());
+    }
+    // One lookup per function, all at once: start-up time is what an operator waits for.
+    let lookups = registry.functions().map(|function| {
+        let soar = &soar;
+        let name = function.definition().name;
+        async move { (name, soar.function_destination(name).await) }
+    });
+    let mut destinations = Vec::new();
+    for (name, lookup) in futures_util::future::join_all(lookups).await {
+        match lookup {
+            Ok(Some(destination)) => destinations.push(destination),
+            Ok(None) => tracing::warn!(
+                function = name,
+                "SOAR does not know this function, so it is skipped; run `soar-runner customize` to import it"
+            ),
+            Err(error) => {
+                early.abort();
+                return Err(anyhow::Error::from(error).into());
+            }
+        }
+    }
+    destinations.sort();
+    destinations.dedup();
+    if destinations.is_empty() {
+        early.abort();
+        return Err(anyhow::anyhow!(
+            "SOAR knows none of the functions served here; run `soar-runner customize` to import them"
+        )
+        .into());
+    }
+    let service_config = service::ServiceConfig {
+        settings: settings.clone(),
+        org_id: soar.org_id,
+        destinations,
+    };
+    Ok((soar, service_config, early))
+}
+
+/// Tells what a reload changes beyond the connections: the log level applies now; where
+/// the log goes and the listener's address only at the next restart.
+fn apply_reloaded_settings(
+    before: &ResilientSettings,
+    after: &ResilientSettings,
+    log_control: &LogControl,
+) {
+    if before.loglevel != after.loglevel {
+        log_control.config_changed(after.loglevel.as_deref());
+    }
+    if before.logdir != after.logdir || before.logfile != after.logfile {
+        tracing::warn!(
+            "[resilient] logdir or logfile changed; the log file moves at the next restart"
+        );
+    }
+    if before.metrics_listen != after.metrics_listen {
+        tracing::warn!(
+            "[resilient] {} changed; the listener moves at the next restart",
+            listener::KEY
+        );
+    }
 }
 
 /// Builds what every call shares; a MISP config problem is kept and reported by the
@@ -437,6 +667,65 @@ fn print_functions(registry: &Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("soar-runner").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn customize_and_selftest_take_a_list_of_apps_after_l() {
+        let cli = parse(&["customize", "-y", "-l", "fn-misp", "fn_urlscanio"]).expect("parses");
+        match cli.command {
+            Some(Command::Customize { yes, list }) => {
+                assert!(yes);
+                assert_eq!(
+                    list,
+                    Some(vec!["fn-misp".to_string(), "fn_urlscanio".to_string()])
+                );
+            }
+            other => panic!("customize expected, got {other:?}"),
+        }
+        let cli = parse(&["selftest", "--list", "fn_misp"]).expect("parses");
+        match cli.command {
+            Some(Command::Selftest { list }) => assert_eq!(list, Some(vec!["fn_misp".to_string()])),
+            other => panic!("selftest expected, got {other:?}"),
+        }
+        let cli = parse(&["selftest"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Selftest { list: None })
+        ));
+        assert!(
+            parse(&["customize", "-l"]).is_err(),
+            "-l needs at least one app"
+        );
+    }
+
+    #[test]
+    fn run_takes_loglevel_in_any_case_and_logdir() {
+        let cli = parse(&["run", "--loglevel", "debug", "--logdir", "/var/log/x"]).expect("parses");
+        match cli.command {
+            Some(Command::Run(flags)) => {
+                assert_eq!(flags.loglevel.map(LogLevel::directive), Some("debug"));
+                assert_eq!(flags.logdir, Some(PathBuf::from("/var/log/x")));
+            }
+            other => panic!("run expected, got {other:?}"),
+        }
+        let cli = parse(&["run", "--loglevel", "WARNING"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Run(RunFlags { loglevel: Some(level), logdir: None })) if level.directive() == "warn"
+        ));
+    }
+
+    #[test]
+    fn an_unknown_loglevel_is_refused_naming_the_flag() {
+        let error = parse(&["run", "--loglevel", "LOUD"]).expect_err("LOUD is no level");
+        assert_eq!(error.exit_code(), 2, "a usage error, as argparse's");
+        let text = error.to_string();
+        assert!(text.contains("--loglevel"), "{text}");
+        assert!(text.contains("'LOUD' is no log level"), "{text}");
+    }
 
     /// A call of the macro at the start of a line, not a mention in a comment.
     fn registers_a_function(source: &str) -> bool {

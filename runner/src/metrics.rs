@@ -6,7 +6,7 @@
 //! an input, an artifact value, an id or a secret.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -48,7 +48,8 @@ pub struct Metrics {
     replies_sent: Family<ReplyLabels, Counter>,
     replies_resent: Counter,
     replies_kept: Counter,
-    permits: OnceLock<Arc<Semaphore>>,
+    /// The current round's workers (a reloaded config starts a new round).
+    permits: Mutex<Option<Arc<Semaphore>>>,
     state: Mutex<State>,
 }
 
@@ -180,7 +181,7 @@ impl Metrics {
             replies_sent: Family::default(),
             replies_resent: Counter::default(),
             replies_kept: Counter::default(),
-            permits: OnceLock::new(),
+            permits: Mutex::new(None),
             state: Mutex::new(State {
                 recent: Recent::default(),
                 subscribed: false,
@@ -308,7 +309,14 @@ impl Metrics {
 
     /// Lets `/metrics` and `/status` read how many workers are free.
     pub fn watch_workers(&self, permits: Arc<Semaphore>) {
-        let _ = self.permits.set(permits);
+        *lock(&self.permits) = Some(permits);
+    }
+
+    /// The runner starts serving again after a drain (a reloaded `app.config`), with
+    /// `workers` workers; the counters carry on.
+    pub fn serving_again(&self, workers: usize) {
+        self.workers.set(workers as i64);
+        lock(&self.state).draining = false;
     }
 
     /// A message was taken to be run.
@@ -459,9 +467,8 @@ impl Metrics {
     /// Reads the free workers from the semaphore; returns (total, free).
     fn refresh_workers(&self) -> (usize, usize) {
         let total = usize::try_from(self.workers.get()).unwrap_or(0);
-        let free = self
-            .permits
-            .get()
+        let free = lock(&self.permits)
+            .as_ref()
             .map(|permits| permits.available_permits().min(total))
             .unwrap_or(total);
         self.workers_free.set(free as i64);
