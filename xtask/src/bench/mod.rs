@@ -1,11 +1,13 @@
-//! `cargo xtask bench [--quick] [--only KEY,...]`: throughput, latency, CPU, memory and
-//! start-up of `soar-runner` side by side with resilient-circuits, against the limit of the
-//! broker.
+//! `cargo xtask bench [--quick] [--broker shipped|tuned] [--only KEY,...] [--write]`:
+//! throughput, latency, CPU, memory and start-up of `soar-runner` side by side with
+//! resilient-circuits, against the limit of the broker.
 //!
-//! Builds the runner in release mode, starts a private ActiveMQ, `soar-sim` and `misp-sim`
-//! in this process, runs every scenario, prints a table and writes `bench/RESULTS.md` and
+//! Builds the runner in release mode, starts a private ActiveMQ (by default with its
+//! connectors as a customer's broker ships them), `soar-sim` and `misp-sim` in this process,
+//! runs every scenario, prints a table and writes `bench/RESULTS.md` and
 //! `bench/results.json`. Speed is measured and reported here, never asserted. `--only` runs
-//! just the named scenarios (for profiling one of them) and writes no file.
+//! just the named scenarios (for profiling one of them) and writes no file unless `--write`
+//! is given too.
 
 mod load;
 mod procfs;
@@ -25,18 +27,23 @@ use serde_json::json;
 use load::{BurstOptions, BurstOutcome};
 use procfs::ProcessSample;
 use report::{Report, RunFigures, ScenarioResult, StartupResult};
+use setup::BrokerConfig;
 use subjects::Subject;
 
-const USAGE: &str = "usage: cargo xtask bench [--quick] [--only KEY,...]
+const USAGE: &str =
+    "usage: cargo xtask bench [--quick] [--broker shipped|tuned] [--only KEY,...] [--write]
   --quick   small bursts, finishes in about two minutes
+  --broker  shipped (default): the subjects' STOMP+TLS connector without tcpNoDelay, as a
+            customer's broker ships; tuned: tcpNoDelay on both connectors
   --only    run only these scenarios and write no file; keys: ceiling, ceiling_50ms_w100,
             runner_instant, runner_instant_same_burst, baseline_instant, runner_50ms_w25,
-            runner_50ms_w100, baseline_50ms_w25, runner_get_event_1000,
-            runner_get_event_1000_w25, runner_verdict_50ms_w25, runner_add_attributes_1000,
-            listener, startup";
+            runner_50ms_w100, baseline_50ms_w25, sequential, quickack, scale_out,
+            runner_get_event_1000, runner_get_event_1000_w25, runner_verdict_50ms_w25,
+            runner_add_attributes_1000, listener, startup
+  --write   with --only, write bench/RESULTS.md and bench/results.json all the same";
 
 /// Every scenario key, in the order they run.
-const SCENARIOS: [&str; 14] = [
+const SCENARIOS: [&str; 17] = [
     "ceiling",
     "ceiling_50ms_w100",
     "runner_instant",
@@ -45,6 +52,9 @@ const SCENARIOS: [&str; 14] = [
     "runner_50ms_w25",
     "runner_50ms_w100",
     "baseline_50ms_w25",
+    "sequential",
+    "quickack",
+    "scale_out",
     "runner_get_event_1000",
     "runner_get_event_1000_w25",
     "runner_verdict_50ms_w25",
@@ -64,6 +74,9 @@ const BIG_EVENT_ATTRIBUTES: usize = 1_000;
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     quick: bool,
+    broker: BrokerConfig,
+    /// Write the files even when `only` is set.
+    write: bool,
     /// Messages and runs per scenario.
     ceiling: (usize, usize),
     ceiling_50ms_w100: (usize, usize),
@@ -82,6 +95,15 @@ struct Plan {
     add_attributes: (usize, usize),
     /// The runner with its operator's listener off and on, runs taken in turn.
     listener: (usize, usize),
+    /// One call at a time, MISP instant: the ceiling consumer, the runner, the baseline.
+    sequential: (usize, usize),
+    /// The runner with `TCP_QUICKACK` off and on, runs taken in turn: one call at a time
+    /// (MISP instant), and a burst with MISP at 50 ms and num_workers 25.
+    quickack_sequential: (usize, usize),
+    quickack_50ms_w25: (usize, usize),
+    /// 1, 2 and 4 runners on one queue, MISP 50 ms, num_workers 25 each: calls per runner
+    /// (the burst is this times the number of runners) and runs.
+    scale_out: (usize, usize),
     /// Start-ups per subject, and how many of them also measure idle memory.
     startups: usize,
     idle_samples: usize,
@@ -99,6 +121,8 @@ impl Plan {
     fn full() -> Plan {
         Plan {
             quick: false,
+            broker: BrokerConfig::Shipped,
+            write: false,
             ceiling: (20_000, 3),
             ceiling_50ms_w100: (10_000, 3),
             runner_instant: (20_000, 3),
@@ -111,6 +135,10 @@ impl Plan {
             verdict_50ms_w25: (5_000, 3),
             add_attributes: (1, 3),
             listener: (20_000, 5),
+            sequential: (200, 3),
+            quickack_sequential: (200, 3),
+            quickack_50ms_w25: (5_000, 3),
+            scale_out: (5_000, 3),
             startups: 10,
             idle_samples: 3,
             only: None,
@@ -120,6 +148,8 @@ impl Plan {
     fn quick() -> Plan {
         Plan {
             quick: true,
+            broker: BrokerConfig::Shipped,
+            write: false,
             ceiling: (2_000, 2),
             ceiling_50ms_w100: (2_000, 2),
             runner_instant: (2_000, 2),
@@ -132,6 +162,10 @@ impl Plan {
             verdict_50ms_w25: (1_000, 2),
             add_attributes: (1, 1),
             listener: (2_000, 2),
+            sequential: (100, 1),
+            quickack_sequential: (100, 1),
+            quickack_50ms_w25: (1_000, 1),
+            scale_out: (1_000, 1),
             startups: 3,
             idle_samples: 1,
             only: None,
@@ -140,6 +174,11 @@ impl Plan {
 
     fn runs(&self, key: &str) -> bool {
         self.only.is_none_or(|only| only.contains(&key))
+    }
+
+    /// Whether the run writes bench/RESULTS.md and bench/results.json.
+    fn writes_files(&self) -> bool {
+        self.only.is_none() || self.write
     }
 }
 
@@ -152,9 +191,21 @@ fn parse_plan(arguments: &[String]) -> Result<Option<Plan>> {
             "--quick" => {
                 plan = Plan {
                     only: plan.only,
+                    broker: plan.broker,
+                    write: plan.write,
                     ..Plan::quick()
                 }
             }
+            "--broker" => {
+                let Some(name) = rest.next() else {
+                    bail!("--broker needs shipped or tuned\n{USAGE}");
+                };
+                let Some(broker) = BrokerConfig::parse(name) else {
+                    bail!("unknown broker configuration {name:?} in --broker\n{USAGE}");
+                };
+                plan.broker = broker;
+            }
+            "--write" => plan.write = true,
             "--only" => {
                 let Some(keys) = rest.next() else {
                     bail!("--only needs a comma-separated list of scenarios\n{USAGE}");
@@ -193,7 +244,7 @@ pub fn run(arguments: &[String]) -> Result<ExitCode> {
         .context("starting the tokio runtime")?;
     let report = runtime.block_on(run_plan(plan))?;
     println!("{}", report::table(&report));
-    if plan.only.is_none() {
+    if plan.writes_files() {
         for path in report::write(&crate::workspace_root(), &report)? {
             println!("wrote {}", path.display());
         }
@@ -246,8 +297,11 @@ async fn run_plan(plan: Plan) -> Result<Report> {
     let _ = std::fs::remove_dir_all(&work_dir);
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
-    eprintln!("bench: starting a private ActiveMQ");
-    let broker = setup::Broker::start(&root, target.join("bench-amq"))?;
+    eprintln!(
+        "bench: starting a private ActiveMQ, {}",
+        plan.broker.description()
+    );
+    let broker = setup::Broker::start(&root, target.join("bench-amq"), plan.broker)?;
     let misp = MispSim::try_start(SimOptions::default())
         .await
         .map_err(|error| anyhow::anyhow!("starting misp-sim: {error}"))?;
@@ -340,6 +394,16 @@ async fn run_plan(plan: Plan) -> Result<Report> {
             scenarios.push(result);
         }
     }
+    if plan.runs("sequential") {
+        scenarios.extend(bench.sequential_scenarios(plan.sequential).await?);
+    }
+    if plan.runs("quickack") {
+        let sizes = (plan.quickack_sequential, plan.quickack_50ms_w25);
+        scenarios.extend(bench.quickack_scenarios(sizes).await?);
+    }
+    if plan.runs("scale_out") {
+        scenarios.extend(bench.scale_out_scenarios(plan.scale_out).await?);
+    }
     misp.set_latency(Duration::ZERO);
     let get_event_scenarios = [
         ("runner_get_event_1000", Some(1), plan.get_event),
@@ -380,13 +444,17 @@ async fn run_plan(plan: Plan) -> Result<Report> {
         "resilient_circuits": setup::python_package_version(&venv, "resilient-circuits"),
         "pymisp": setup::python_package_version(&venv, "pymisp"),
         "activemq": activemq_version(),
-        "activemq_tls_connector": tls_connector(&broker.base),
+        "activemq_broker": plan.broker.name(),
+        "activemq_broker_description": plan.broker.description(),
+        "activemq_tls_connector": connector(&broker.base, "stomp+ssl://"),
+        "activemq_stomp_connector": connector(&broker.base, "stomp://"),
         "activemq_jvm_options": setup::jvm_options(),
     });
     Ok(Report {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         machine: procfs::Machine::detect(),
         quick: plan.quick,
+        only: plan.only,
         versions,
         scenarios,
         startup,
@@ -418,7 +486,7 @@ impl Bench<'_> {
                 load::start_ceiling_consumer(self.context.broker, org_id, prefetch, hold).await?;
             tokio::time::sleep(Duration::from_millis(200)).await;
             eprintln!("bench: {key}, run {run}/{runs}: {messages} messages");
-            let measured = self.measured_burst(org_id, messages, None).await?;
+            let measured = self.measured_burst(org_id, messages, &[]).await?;
             drop(consumer);
             figures.push(measured);
         }
@@ -459,7 +527,7 @@ impl Bench<'_> {
                 subject.name()
             );
             let measured = self
-                .measured_burst(org_id, messages, Some(started.pid))
+                .measured_burst(org_id, messages, &[started.pid])
                 .await?;
             let unexpected = started.unexpected_soar_requests();
             if !unexpected.is_empty() {
@@ -490,6 +558,254 @@ impl Bench<'_> {
         })
     }
 
+    /// One run of `subject` on a fresh org: start, settle, the calls, stop.
+    async fn subject_run(
+        &mut self,
+        label: &str,
+        subject: Subject,
+        num_workers: usize,
+        messages: usize,
+        in_flight: Option<usize>,
+    ) -> Result<RunFigures> {
+        let org_id = self.next_org();
+        let started = subjects::start(&self.context, subject, org_id, num_workers).await?;
+        tokio::time::sleep(SETTLE).await;
+        eprintln!(
+            "bench: {label}: {messages} messages to {} (num_workers {num_workers}, {})",
+            subject.name(),
+            in_flight.map_or("all at once".to_string(), |n| format!("{n} in flight")),
+        );
+        let call = Call {
+            function: load::FUNCTION,
+            inputs: json!({"misp_attribute_value": SEARCH_VALUE}),
+            in_flight,
+        };
+        let measured = self
+            .measured_calls(org_id, messages, &[started.pid], call)
+            .await?;
+        warn_if_incomplete(&measured, &started.log_path);
+        started.stop();
+        self.misp.clear_requests();
+        Ok(measured)
+    }
+
+    /// One call at a time (the next is published when the previous has its final reply),
+    /// MISP instant: the minimal consumer, the runner and resilient-circuits. The latency is
+    /// then one call's: publish → broker → subject → MISP → final reply.
+    async fn sequential_scenarios(
+        &mut self,
+        (messages, runs): (usize, usize),
+    ) -> Result<Vec<ScenarioResult>> {
+        self.misp.set_latency(Duration::ZERO);
+        let mut ceiling = Vec::new();
+        for run in 1..=runs {
+            let org_id = self.next_org();
+            let consumer =
+                load::start_ceiling_consumer(self.context.broker, org_id, 25, Duration::ZERO)
+                    .await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            eprintln!(
+                "bench: ceiling_sequential, run {run}/{runs}: {messages} messages, one at a time"
+            );
+            let call = Call {
+                function: load::FUNCTION,
+                inputs: json!({"misp_attribute_value": SEARCH_VALUE}),
+                in_flight: Some(1),
+            };
+            ceiling.push(self.measured_calls(org_id, messages, &[], call).await?);
+            drop(consumer);
+        }
+        let mut results = vec![ScenarioResult {
+            key: "ceiling_sequential",
+            title: "ceiling: minimal consumer (ack + 1 reply), TLS, one call at a time".to_string(),
+            subject: None,
+            num_workers: 25,
+            misp_latency_ms: 0,
+            runs: ceiling,
+        }];
+        let subjects = [
+            ("runner_sequential", Subject::Runner),
+            ("baseline_sequential", Subject::Baseline),
+        ];
+        for (key, subject) in subjects {
+            let mut figures = Vec::new();
+            for run in 1..=runs {
+                let label = format!("{key}, run {run}/{runs}");
+                figures.push(
+                    self.subject_run(&label, subject, 25, messages, Some(1))
+                        .await?,
+                );
+            }
+            results.push(ScenarioResult {
+                key,
+                title: format!(
+                    "{}, num_workers 25, MISP instant, one call at a time",
+                    subject.name()
+                ),
+                subject: Some(subject),
+                num_workers: 25,
+                misp_latency_ms: 0,
+                runs: figures,
+            });
+        }
+        Ok(results)
+    }
+
+    /// The runner with `TCP_QUICKACK` re-armed (as shipped) and with it off
+    /// (`SOAR_STOMP_QUICKACK=0`), runs taken in turn so that drift in the machine falls on
+    /// both alike: one call at a time with MISP instant, then a burst with MISP at 50 ms.
+    async fn quickack_scenarios(
+        &mut self,
+        (sequential, burst): ((usize, usize), (usize, usize)),
+    ) -> Result<Vec<ScenarioResult>> {
+        let shapes = [
+            (
+                [
+                    "runner_sequential_quickack_off",
+                    "runner_sequential_quickack_on",
+                ],
+                0,
+                Some(1),
+                sequential,
+            ),
+            (
+                [
+                    "runner_50ms_w25_quickack_off",
+                    "runner_50ms_w25_quickack_on",
+                ],
+                50,
+                None,
+                burst,
+            ),
+        ];
+        let mut results = Vec::new();
+        for (keys, misp_latency_ms, in_flight, (messages, runs)) in shapes {
+            self.misp
+                .set_latency(Duration::from_millis(misp_latency_ms));
+            let mut off = Vec::new();
+            let mut on = Vec::new();
+            for run in 1..=runs {
+                for (key, subject) in [
+                    (keys[0], Subject::RunnerQuickAckOff),
+                    (keys[1], Subject::Runner),
+                ] {
+                    let label = format!("{key}, run {run}/{runs}");
+                    let measured = self
+                        .subject_run(&label, subject, 25, messages, in_flight)
+                        .await?;
+                    match subject {
+                        Subject::RunnerQuickAckOff => off.push(measured),
+                        _ => on.push(measured),
+                    }
+                }
+            }
+            let shape = match in_flight {
+                Some(_) => "MISP instant, one call at a time".to_string(),
+                None => format!("MISP {misp_latency_ms} ms"),
+            };
+            for (key, runs, switch) in [
+                (keys[0], off, "TCP_QUICKACK off (SOAR_STOMP_QUICKACK=0)"),
+                (keys[1], on, "TCP_QUICKACK re-armed after reads"),
+            ] {
+                results.push(ScenarioResult {
+                    key,
+                    title: format!("soar-runner, {switch}, num_workers 25, {shape}"),
+                    subject: Some(Subject::Runner),
+                    num_workers: 25,
+                    misp_latency_ms,
+                    runs,
+                });
+            }
+        }
+        self.misp.set_latency(Duration::ZERO);
+        Ok(results)
+    }
+
+    /// Several runners as users grow past one: 1, 2 and 4 processes subscribed to the same
+    /// org's queue (competing consumers), num_workers 25 each, MISP at 50 ms. Each is set
+    /// beside the held ceiling with the same number in flight (25 × runners, each held
+    /// 50 ms). The bound is `runners × num_workers / latency`.
+    async fn scale_out_scenarios(
+        &mut self,
+        (per_runner, runs): (usize, usize),
+    ) -> Result<Vec<ScenarioResult>> {
+        const NUM_WORKERS: usize = 25;
+        const MISP_LATENCY_MS: u64 = 50;
+        let shapes = [
+            (1, "ceiling_scale_1", "runner_scale_1"),
+            (2, "ceiling_scale_2", "runner_scale_2"),
+            (4, "ceiling_scale_4", "runner_scale_4"),
+        ];
+        let mut results = Vec::new();
+        for (runners, ceiling_key, runner_key) in shapes {
+            let messages = per_runner * runners;
+            let in_flight = NUM_WORKERS * runners;
+            results.push(
+                self.ceiling(ceiling_key, in_flight, MISP_LATENCY_MS, (messages, runs))
+                    .await?,
+            );
+            self.misp
+                .set_latency(Duration::from_millis(MISP_LATENCY_MS));
+            let mut figures = Vec::new();
+            for run in 1..=runs {
+                let org_id = self.next_org();
+                let mut started = Vec::new();
+                for replica in 0..runners {
+                    started.push(
+                        subjects::start_replica(
+                            &self.context,
+                            Subject::Runner,
+                            org_id,
+                            NUM_WORKERS,
+                            replica,
+                        )
+                        .await?,
+                    );
+                }
+                tokio::time::sleep(SETTLE).await;
+                self.misp.clear_requests();
+                eprintln!(
+                    "bench: {runner_key}, run {run}/{runs}: {messages} messages to {runners} runners (num_workers {NUM_WORKERS} each, MISP {MISP_LATENCY_MS} ms)"
+                );
+                let pids: Vec<u32> = started.iter().map(|subject| subject.pid).collect();
+                let call = Call {
+                    function: load::FUNCTION,
+                    inputs: json!({"misp_attribute_value": SEARCH_VALUE}),
+                    in_flight: None,
+                };
+                let measured = self.measured_calls(org_id, messages, &pids, call).await?;
+                let bound = (in_flight as u64 * 1000 / MISP_LATENCY_MS) as f64;
+                eprintln!(
+                    "bench: {runner_key}, run {run}/{runs}: {:.0} calls/s against a bound of {bound:.0} ({:.3}), {:.2} MISP requests per call",
+                    measured.throughput_per_s,
+                    measured.throughput_per_s / bound,
+                    measured.misp_requests_per_call.unwrap_or_default(),
+                );
+                for subject in &started {
+                    warn_if_incomplete(&measured, &subject.log_path);
+                }
+                for subject in started {
+                    subject.stop();
+                }
+                self.misp.clear_requests();
+                figures.push(measured);
+            }
+            results.push(ScenarioResult {
+                key: runner_key,
+                title: format!(
+                    "{runners} soar-runner process{} on one queue, num_workers {NUM_WORKERS} each, MISP {MISP_LATENCY_MS} ms",
+                    if runners == 1 { "" } else { "es" }
+                ),
+                subject: Some(Subject::Runner),
+                num_workers: in_flight,
+                misp_latency_ms: MISP_LATENCY_MS,
+                runs: figures,
+            });
+            self.misp.set_latency(Duration::ZERO);
+        }
+        Ok(results)
+    }
+
     /// The cost of `[resilient] metrics_listen`: the runner's instant-MISP burst with the
     /// listener off and on, the runs taken in turn (off, on, off, on...) so that drift in
     /// the machine falls on both alike. While on, `/metrics` and `/status` are read every
@@ -512,7 +828,7 @@ impl Bench<'_> {
                 );
                 let scraper = started.metrics_port.map(|port| tokio::spawn(scrape(port)));
                 let measured = self
-                    .measured_burst(org_id, messages, Some(started.pid))
+                    .measured_burst(org_id, messages, &[started.pid])
                     .await?;
                 if let Some(scraper) = scraper {
                     scraper.abort();
@@ -587,7 +903,7 @@ impl Bench<'_> {
                 in_flight,
             };
             let measured = self
-                .measured_calls(org_id, messages, Some(started.pid), call)
+                .measured_calls(org_id, messages, &[started.pid], call)
                 .await?;
             if measured.missing > 0 || measured.error_replies > 0 {
                 eprintln!(
@@ -649,7 +965,7 @@ impl Bench<'_> {
                 in_flight: None,
             };
             let measured = self
-                .measured_calls(org_id, messages, Some(started.pid), call)
+                .measured_calls(org_id, messages, &[started.pid], call)
                 .await?;
             let requests = self.misp.request_count();
             eprintln!(
@@ -716,7 +1032,7 @@ impl Bench<'_> {
                 in_flight: Some(1),
             };
             let measured = self
-                .measured_calls(org_id, messages, Some(started.pid), call)
+                .measured_calls(org_id, messages, &[started.pid], call)
                 .await?;
             let requests = self.misp.request_count();
             eprintln!(
@@ -755,33 +1071,32 @@ impl Bench<'_> {
         &mut self,
         org_id: u64,
         messages: usize,
-        subject_pid: Option<u32>,
+        subject_pids: &[u32],
     ) -> Result<RunFigures> {
         let call = Call {
             function: load::FUNCTION,
             inputs: json!({"misp_attribute_value": SEARCH_VALUE}),
             in_flight: None,
         };
-        self.measured_calls(org_id, messages, subject_pid, call)
+        self.measured_calls(org_id, messages, subject_pids, call)
             .await
     }
 
-    /// Like [`Bench::measured_burst`], for any function, inputs and window.
+    /// Like [`Bench::measured_burst`], for any function, inputs and window. With several
+    /// subject processes, their CPU is summed and the largest peak RSS kept.
     async fn measured_calls(
         &mut self,
         org_id: u64,
         messages: usize,
-        subject_pid: Option<u32>,
+        subject_pids: &[u32],
         call: Call,
     ) -> Result<RunFigures> {
         let own_pid = std::process::id();
         let broker_pid = self.context.broker.pid();
         let sample = |pid: Option<u32>| pid.and_then(|pid| procfs::sample(pid, self.ticks).ok());
-        let before = (
-            sample(subject_pid),
-            sample(Some(own_pid)),
-            sample(broker_pid),
-        );
+        let subjects = || procfs::sample_all(subject_pids, self.ticks);
+        let misp_requests_before = self.misp.request_count();
+        let before = (subjects(), sample(Some(own_pid)), sample(broker_pid));
         let wall = Instant::now();
         let outcome = load::burst(
             self.context.broker,
@@ -797,18 +1112,22 @@ impl Bench<'_> {
         )
         .await?;
         let wall = wall.elapsed();
-        let after = (
-            sample(subject_pid),
-            sample(Some(own_pid)),
-            sample(broker_pid),
-        );
-        Ok(figures_of(
+        let after = (subjects(), sample(Some(own_pid)), sample(broker_pid));
+        let mut figures = figures_of(
             &outcome,
             wall,
             (before.0, after.0),
             (before.1, after.1),
             (before.2, after.2),
-        ))
+        );
+        if !subject_pids.is_empty() {
+            let requests = self
+                .misp
+                .request_count()
+                .saturating_sub(misp_requests_before);
+            figures.misp_requests_per_call = Some(requests as f64 / outcome.answered.max(1) as f64);
+        }
+        Ok(figures)
     }
 
     /// Scenario 4: process start to SUBSCRIBE (and, for the runner, to the broker's receipt
@@ -845,7 +1164,7 @@ impl Bench<'_> {
                 );
                 started.stop();
                 let (times, idle) = match subject {
-                    Subject::Runner | Subject::RunnerListening => {
+                    Subject::Runner | Subject::RunnerListening | Subject::RunnerQuickAckOff => {
                         (&mut result.runner_ms, &mut result.runner_idle_rss_mib)
                     }
                     Subject::Baseline => {
@@ -857,6 +1176,19 @@ impl Bench<'_> {
             }
         }
         Ok(result)
+    }
+}
+
+/// Says so when a run left calls without a final reply or answered some with an error.
+fn warn_if_incomplete(measured: &RunFigures, log_path: &Path) {
+    if measured.missing > 0 || measured.error_replies > 0 || measured.duplicate_finals > 0 {
+        eprintln!(
+            "bench: warning: {} calls without a final reply, {} error replies, {} duplicate final replies; see {}",
+            measured.missing,
+            measured.error_replies,
+            measured.duplicate_finals,
+            log_path.display()
+        );
     }
 }
 
@@ -1005,6 +1337,7 @@ fn figures_of(
         harness_cpu_share: cpu_delta(harness).map(|seconds| seconds / wall_seconds),
         broker_cpu_share: cpu_delta(broker).map(|seconds| seconds / wall_seconds),
         publish_seconds: outcome.publish_time.as_secs_f64(),
+        misp_requests_per_call: None,
     }
 }
 
@@ -1038,11 +1371,13 @@ fn git_revision(root: &Path) -> Option<String> {
     (!revision.is_empty()).then_some(revision)
 }
 
-/// The broker's STOMP+TLS connector URI as its config has it (its options matter: see
-/// RESULTS.md on `tcpNoDelay`).
-fn tls_connector(base: &Path) -> Option<String> {
+/// The URI of the broker's connector with `scheme` as its config has it (its options
+/// matter: see RESULTS.md on `tcpNoDelay`).
+fn connector(base: &Path, scheme: &str) -> Option<String> {
     let config = std::fs::read_to_string(base.join("conf/activemq.xml")).ok()?;
-    let line = config.lines().find(|line| line.contains("stomp+ssl://"))?;
+    let line = config
+        .lines()
+        .find(|line| line.contains(&format!("uri=\"{scheme}")))?;
     let (_, after) = line.split_once("uri=\"")?;
     let (uri, _) = after.split_once('"')?;
     Some(uri.replace("&amp;", "&"))
@@ -1078,6 +1413,42 @@ mod tests {
         let all = plan(&[]).unwrap().unwrap();
         assert!(!all.quick);
         assert!(SCENARIOS.iter().all(|key| all.runs(key)));
+    }
+
+    #[test]
+    fn the_broker_is_as_shipped_unless_tuned_is_asked_for() {
+        let default = plan(&[]).unwrap().unwrap();
+        assert_eq!(default.broker, BrokerConfig::Shipped);
+        assert!(
+            default.writes_files(),
+            "a run of every scenario writes the files"
+        );
+        let tuned = plan(&["--broker", "tuned", "--quick"]).unwrap().unwrap();
+        assert_eq!(tuned.broker, BrokerConfig::Tuned, "--quick keeps --broker");
+        assert!(tuned.quick);
+        let shipped = plan(&["--broker", "shipped"]).unwrap().unwrap();
+        assert_eq!(shipped.broker, BrokerConfig::Shipped);
+        let error = plan(&["--broker", "fast"]).unwrap_err().to_string();
+        assert!(error.contains("\"fast\""), "{error}");
+        assert!(plan(&["--broker"]).is_err(), "--broker needs a value");
+    }
+
+    #[test]
+    fn only_writes_no_file_unless_write_is_given() {
+        let only = plan(&["--only", "sequential,quickack,scale_out"])
+            .unwrap()
+            .unwrap();
+        assert!(!only.writes_files());
+        assert!(only.runs("sequential") && only.runs("quickack") && only.runs("scale_out"));
+        assert!(!only.runs("runner_instant"));
+        let written = plan(&["--write", "--only", "scale_out", "--quick"])
+            .unwrap()
+            .unwrap();
+        assert!(
+            written.writes_files(),
+            "--write survives --only and --quick"
+        );
+        assert_eq!(written.only, Some(&["scale_out"][..]));
     }
 
     #[test]

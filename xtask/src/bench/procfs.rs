@@ -66,6 +66,29 @@ pub fn sample(pid: u32, ticks_per_second: u64) -> Result<ProcessSample> {
     })
 }
 
+/// Several processes as one: their CPU summed, the largest resident sets. `None` when
+/// there are none or one cannot be read.
+pub fn sample_all(pids: &[u32], ticks_per_second: u64) -> Option<ProcessSample> {
+    let samples: Vec<ProcessSample> = pids
+        .iter()
+        .map(|pid| sample(*pid, ticks_per_second).ok())
+        .collect::<Option<_>>()?;
+    combined(&samples)
+}
+
+fn combined(samples: &[ProcessSample]) -> Option<ProcessSample> {
+    let first = samples.first()?;
+    Some(
+        samples[1..]
+            .iter()
+            .fold(*first, |sum, sample| ProcessSample {
+                cpu: sum.cpu + sample.cpu,
+                rss_kib: sum.rss_kib.max(sample.rss_kib),
+                peak_rss_kib: sum.peak_rss_kib.max(sample.peak_rss_kib),
+            }),
+    )
+}
+
 /// `CLK_TCK`, the unit of the CPU times in `/proc/<pid>/stat` (100 on Linux everywhere
 /// that matters, but asked rather than assumed).
 pub fn ticks_per_second() -> u64 {
@@ -120,6 +143,20 @@ mod tests {
         assert_eq!(status_field_kib(status, "VmHWM"), Some(12345));
         assert_eq!(status_field_kib(status, "VmRSS"), Some(6789));
         assert_eq!(status_field_kib(status, "VmSwap"), None);
+    }
+
+    #[test]
+    fn several_processes_sum_their_cpu_and_keep_the_largest_memory() {
+        let sample = |cpu_ms, rss_kib, peak_rss_kib| ProcessSample {
+            cpu: Duration::from_millis(cpu_ms),
+            rss_kib,
+            peak_rss_kib,
+        };
+        let both = combined(&[sample(300, 10, 40), sample(200, 30, 35)]).expect("two samples");
+        assert_eq!(both.cpu, Duration::from_millis(500));
+        assert_eq!((both.rss_kib, both.peak_rss_kib), (30, 40));
+        assert!(combined(&[]).is_none(), "no process, no sample");
+        assert!(sample_all(&[], 100).is_none());
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub struct Report {
     pub date: String,
     pub machine: Machine,
     pub quick: bool,
+    /// The scenarios `--only` chose; `None` for all of them.
+    pub only: Option<&'static [&'static str]>,
     pub versions: Value,
     pub scenarios: Vec<ScenarioResult>,
     pub startup: StartupResult,
@@ -63,6 +65,8 @@ pub struct RunFigures {
     /// ActiveMQ's CPU over the run's wall time, in cores.
     pub broker_cpu_share: Option<f64>,
     pub publish_seconds: f64,
+    /// Requests misp-sim saw during the run per answered call; `None` for the ceiling.
+    pub misp_requests_per_call: Option<f64>,
 }
 
 /// Scenario 4, per subject.
@@ -77,14 +81,23 @@ pub struct StartupResult {
     pub baseline_idle_rss_mib: Vec<f64>,
 }
 
-/// A comparison with the issue's aim for it.
+/// A comparison, or a figure, with the issue's aim for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ratio {
     pub key: &'static str,
     pub description: &'static str,
     pub value: Option<f64>,
-    /// The aim: the value must be at least this; `None` when informative only.
-    pub aim: Option<f64>,
+    /// `None` when informative only.
+    pub aim: Option<Aim>,
+    /// What follows the value: `×` for a ratio, ` ms` for a latency.
+    pub unit: &'static str,
+}
+
+/// Which side of a limit a value must stay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Aim {
+    AtLeast(f64),
+    AtMost(f64),
 }
 
 /// Everything below this line in an existing RESULTS.md (profiles, analysis) is kept.
@@ -102,6 +115,7 @@ const FIGURES: &[(&str, &str)] = &[
     ("peak_rss_mib", "MiB"),
     ("harness_cpu_share", "cores"),
     ("broker_cpu_share", "cores"),
+    ("misp_requests_per_call", ""),
 ];
 
 impl RunFigures {
@@ -117,6 +131,7 @@ impl RunFigures {
             "harness_cpu_share" => self.harness_cpu_share,
             "broker_cpu_share" => self.broker_cpu_share,
             "progress_per_call" => Some(self.progress_per_call),
+            "misp_requests_per_call" => self.misp_requests_per_call,
             _ => None,
         }
     }
@@ -259,7 +274,8 @@ impl Report {
                     self.median("runner_instant", "throughput_per_s"),
                     self.median("baseline_instant", "throughput_per_s"),
                 ),
-                aim: Some(10.0),
+                aim: Some(Aim::AtLeast(10.0)),
+                unit: "×",
             },
             Ratio {
                 key: "p99_vs_baseline",
@@ -268,7 +284,8 @@ impl Report {
                     self.median("baseline_instant", "p99_ms"),
                     self.median("runner_instant_same_burst", "p99_ms"),
                 ),
-                aim: Some(5.0),
+                aim: Some(Aim::AtLeast(5.0)),
+                unit: "×",
             },
             Ratio {
                 key: "peak_memory_vs_baseline",
@@ -277,7 +294,8 @@ impl Report {
                     self.median("baseline_instant", "peak_rss_mib"),
                     self.median("runner_instant_same_burst", "peak_rss_mib"),
                 ),
-                aim: Some(5.0),
+                aim: Some(Aim::AtLeast(5.0)),
+                unit: "×",
             },
             Ratio {
                 key: "peak_memory_long_burst_vs_baseline",
@@ -287,6 +305,7 @@ impl Report {
                     self.median("runner_instant", "peak_rss_mib"),
                 ),
                 aim: None,
+                unit: "×",
             },
             Ratio {
                 key: "idle_memory_vs_baseline",
@@ -295,7 +314,8 @@ impl Report {
                     startup_median(&self.startup.baseline_idle_rss_mib),
                     startup_median(&self.startup.runner_idle_rss_mib),
                 ),
-                aim: Some(5.0),
+                aim: Some(Aim::AtLeast(5.0)),
+                unit: "×",
             },
             Ratio {
                 key: "startup_vs_baseline",
@@ -304,7 +324,8 @@ impl Report {
                     startup_median(&self.startup.baseline_ms),
                     startup_median(&self.startup.runner_ms),
                 ),
-                aim: Some(20.0),
+                aim: Some(Aim::AtLeast(20.0)),
+                unit: "×",
             },
             Ratio {
                 key: "cpu_per_call_vs_baseline",
@@ -314,6 +335,7 @@ impl Report {
                     self.median("runner_instant", "cpu_ms_per_1000"),
                 ),
                 aim: None,
+                unit: "×",
             },
             Ratio {
                 key: "throughput_50ms_vs_baseline",
@@ -323,6 +345,7 @@ impl Report {
                     self.median("baseline_50ms_w25", "throughput_per_s"),
                 ),
                 aim: None,
+                unit: "×",
             },
             Ratio {
                 key: "listener_cpu_per_call",
@@ -332,6 +355,7 @@ impl Report {
                     self.median("runner_listener_off", "cpu_ms_per_1000"),
                 ),
                 aim: None,
+                unit: "×",
             },
             Ratio {
                 key: "runner_vs_ceiling",
@@ -340,25 +364,29 @@ impl Report {
                     self.median("runner_instant", "throughput_per_s"),
                     self.median("ceiling", "throughput_per_s"),
                 ),
-                aim: Some(0.5),
+                aim: Some(Aim::AtLeast(0.5)),
+                unit: "×",
             },
             Ratio {
                 key: "runner_50ms_w25_of_bound",
                 description: "runner, MISP 50 ms, num_workers 25: throughput / (25 / 50 ms)",
                 value: of_bound("runner_50ms_w25"),
-                aim: Some(0.9),
+                aim: Some(Aim::AtLeast(0.9)),
+                unit: "×",
             },
             Ratio {
                 key: "runner_50ms_w100_of_bound",
                 description: "runner, MISP 50 ms, num_workers 100: throughput / (100 / 50 ms)",
                 value: of_bound("runner_50ms_w100"),
-                aim: Some(0.9),
+                aim: Some(Aim::AtLeast(0.9)),
+                unit: "×",
             },
             Ratio {
                 key: "ceiling_50ms_w100_of_bound",
                 description: "ceiling, 100 in flight, each held 50 ms: throughput / (100 / 50 ms)",
                 value: of_bound("ceiling_50ms_w100"),
                 aim: None,
+                unit: "×",
             },
             Ratio {
                 key: "runner_50ms_w100_vs_held_ceiling",
@@ -368,6 +396,136 @@ impl Report {
                     self.median("ceiling_50ms_w100", "throughput_per_s"),
                 ),
                 aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "runner_sequential_p50_ms",
+                description: "runner, one call at a time, MISP instant: median publish → final reply",
+                value: self.median("runner_sequential", "p50_ms"),
+                aim: Some(Aim::AtMost(10.0)),
+                unit: " ms",
+            },
+            Ratio {
+                key: "runner_sequential_p99_ms",
+                description: "runner, one call at a time, MISP instant: p99 publish → final reply",
+                value: self.median("runner_sequential", "p99_ms"),
+                aim: None,
+                unit: " ms",
+            },
+            Ratio {
+                key: "runner_sequential_vs_ceiling",
+                description: "one call at a time, median: runner / minimal consumer",
+                value: divide(
+                    self.median("runner_sequential", "p50_ms"),
+                    self.median("ceiling_sequential", "p50_ms"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "baseline_sequential_vs_runner",
+                description: "one call at a time, median: resilient-circuits / runner",
+                value: divide(
+                    self.median("baseline_sequential", "p50_ms"),
+                    self.median("runner_sequential", "p50_ms"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "quickack_sequential_p50_off_vs_on",
+                description: "one call at a time, median: TCP_QUICKACK off / on",
+                value: divide(
+                    self.median("runner_sequential_quickack_off", "p50_ms"),
+                    self.median("runner_sequential_quickack_on", "p50_ms"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "quickack_sequential_cpu_on_vs_off",
+                description: "one call at a time, CPU per call: TCP_QUICKACK on / off",
+                value: divide(
+                    self.median("runner_sequential_quickack_on", "cpu_ms_per_1000"),
+                    self.median("runner_sequential_quickack_off", "cpu_ms_per_1000"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "quickack_50ms_cpu_on_vs_off",
+                description: "MISP 50 ms, num_workers 25, CPU per call: TCP_QUICKACK on / off",
+                value: divide(
+                    self.median("runner_50ms_w25_quickack_on", "cpu_ms_per_1000"),
+                    self.median("runner_50ms_w25_quickack_off", "cpu_ms_per_1000"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "quickack_on_50ms_w25_of_bound",
+                description: "runner, TCP_QUICKACK on, MISP 50 ms, num_workers 25: throughput / (25 / 50 ms)",
+                value: of_bound("runner_50ms_w25_quickack_on"),
+                aim: Some(Aim::AtLeast(0.9)),
+                unit: "×",
+            },
+            Ratio {
+                key: "quickack_off_50ms_w25_of_bound",
+                description: "runner, TCP_QUICKACK off, MISP 50 ms, num_workers 25: throughput / (25 / 50 ms)",
+                value: of_bound("runner_50ms_w25_quickack_off"),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "runner_scale_1_of_bound",
+                description: "1 runner, MISP 50 ms, num_workers 25: throughput / (25 / 50 ms)",
+                value: of_bound("runner_scale_1"),
+                aim: Some(Aim::AtLeast(0.9)),
+                unit: "×",
+            },
+            Ratio {
+                key: "runner_scale_2_of_bound",
+                description: "2 runners, MISP 50 ms, num_workers 25 each: throughput / (2 × 25 / 50 ms)",
+                value: of_bound("runner_scale_2"),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "runner_scale_4_of_bound",
+                description: "4 runners, MISP 50 ms, num_workers 25 each: throughput / (4 × 25 / 50 ms)",
+                value: of_bound("runner_scale_4"),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "runner_scale_1_vs_held_ceiling",
+                description: "1 runner / ceiling, 25 in flight, each held 50 ms",
+                value: divide(
+                    self.median("runner_scale_1", "throughput_per_s"),
+                    self.median("ceiling_scale_1", "throughput_per_s"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "runner_scale_2_vs_held_ceiling",
+                description: "2 runners / ceiling, 50 in flight, each held 50 ms",
+                value: divide(
+                    self.median("runner_scale_2", "throughput_per_s"),
+                    self.median("ceiling_scale_2", "throughput_per_s"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "runner_scale_4_vs_held_ceiling",
+                description: "4 runners / ceiling, 100 in flight, each held 50 ms",
+                value: divide(
+                    self.median("runner_scale_4", "throughput_per_s"),
+                    self.median("ceiling_scale_4", "throughput_per_s"),
+                ),
+                aim: None,
+                unit: "×",
             },
         ]
     }
@@ -387,7 +545,15 @@ impl Report {
                     json!({
                         "description": ratio.description,
                         "value": ratio.value.map(stats::round),
-                        "aim_at_least": ratio.aim,
+                        "unit": ratio.unit.trim(),
+                        "aim_at_least": match ratio.aim {
+                            Some(Aim::AtLeast(aim)) => Some(aim),
+                            _ => None,
+                        },
+                        "aim_at_most": match ratio.aim {
+                            Some(Aim::AtMost(aim)) => Some(aim),
+                            _ => None,
+                        },
                         "met": met(&ratio),
                     }),
                 )
@@ -396,6 +562,7 @@ impl Report {
         json!({
             "date": self.date,
             "mode": if self.quick { "quick" } else { "full" },
+            "only": self.only,
             "machine": self.machine.to_json(),
             "versions": self.versions,
             "duration_s": stats::round(self.duration.as_secs_f64()),
@@ -409,9 +576,9 @@ impl Report {
 pub fn table(report: &Report) -> String {
     let mut text = String::new();
     text.push_str(
-        "| scenario | calls × runs | throughput /s | p50 ms | p95 ms | p99 ms | max ms | CPU ms / 1000 calls | peak RSS MiB | harness CPU (cores) | broker CPU (cores) |\n",
+        "| scenario | calls × runs | throughput /s | p50 ms | p95 ms | p99 ms | max ms | CPU ms / 1000 calls | peak RSS MiB | harness CPU (cores) | broker CPU (cores) | MISP requests / call |\n",
     );
-    text.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    text.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for scenario in &report.scenarios {
         let cell = |key: &str| {
             scenario
@@ -423,7 +590,7 @@ pub fn table(report: &Report) -> String {
             throughput.push_str(&format!(" (bound {})", format_figure(bound)));
         }
         text.push_str(&format!(
-            "| `{}`: {} | {} × {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| `{}`: {} | {} × {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             scenario.key,
             scenario.title,
             scenario.messages(),
@@ -437,6 +604,7 @@ pub fn table(report: &Report) -> String {
             cell("peak_rss_mib"),
             cell("harness_cpu_share"),
             cell("broker_cpu_share"),
+            cell("misp_requests_per_call"),
         ));
     }
     text.push('\n');
@@ -456,12 +624,16 @@ pub fn table(report: &Report) -> String {
     text.push('\n');
     text.push_str("| comparison | value | aim | met |\n|---|---|---|---|\n");
     for ratio in report.ratios() {
-        let value = ratio
-            .value
-            .map_or_else(|| "–".to_string(), |v| format!("{}×", format_figure(v)));
-        let aim = ratio
-            .aim
-            .map_or_else(|| "–".to_string(), |a| format!("≥ {}×", format_figure(a)));
+        let unit = ratio.unit;
+        let value = ratio.value.map_or_else(
+            || "–".to_string(),
+            |v| format!("{}{unit}", format_figure(v)),
+        );
+        let aim = match ratio.aim {
+            None => "–".to_string(),
+            Some(Aim::AtLeast(aim)) => format!("≥ {}{unit}", format_figure(aim)),
+            Some(Aim::AtMost(aim)) => format!("≤ {}{unit}", format_figure(aim)),
+        };
         let met = match met(&ratio) {
             Some(true) => "yes",
             Some(false) => "**no**",
@@ -499,7 +671,11 @@ pub fn write(root: &Path, report: &Report) -> Result<Vec<PathBuf>> {
 }
 
 fn met(ratio: &Ratio) -> Option<bool> {
-    Some(ratio.value? >= ratio.aim?)
+    let value = ratio.value?;
+    match ratio.aim? {
+        Aim::AtLeast(aim) => Some(value >= aim),
+        Aim::AtMost(aim) => Some(value <= aim),
+    }
 }
 
 fn markdown(report: &Report) -> String {
@@ -530,9 +706,13 @@ fn markdown(report: &Report) -> String {
     text.push_str(
         "Generated by `cargo xtask bench`; the figures above the marker line are rewritten by every run.\n\n",
     );
+    let scenarios = match report.only {
+        None => "every scenario".to_string(),
+        Some(only) => format!("`--only {}`", only.join(",")),
+    };
     text.push_str(&format!(
-        "- Date: {}; mode: {}; whole run {:.0} s.\n- Machine: {} cores, {:.1} GiB, {}.\n\
-         - soar-runner {} (dist build), resilient-circuits {} with PyMISP {}, ActiveMQ {} (non-persistent, STOMP over TLS for both subjects; TLS connector `{}`; JVM options `{}`).\n",
+        "- Date: {}; mode: {}, {scenarios}; whole run {:.0} s.\n- Machine: {} cores, {:.1} GiB, {}.\n\
+         - soar-runner {} (dist build), resilient-circuits {} with PyMISP {}, ActiveMQ {} (non-persistent; broker {}; the subjects and the ceiling consumer speak STOMP over TLS to `{}`, the load driver plain STOMP to `{}`; JVM options `{}`).\n",
         report.date,
         if report.quick { "quick" } else { "full" },
         report.duration.as_secs_f64(),
@@ -543,12 +723,15 @@ fn markdown(report: &Report) -> String {
         version("resilient_circuits"),
         version("pymisp"),
         version("activemq"),
+        version("activemq_broker_description"),
         version("activemq_tls_connector"),
+        version("activemq_stomp_connector"),
         version("activemq_jvm_options"),
     ));
     text.push_str(
         "- Each cell is the median over the runs, with the smallest and largest run in brackets. \
-         A burst is published all at once; latency runs from a message's publish to its final reply. \
+         A burst is published all at once unless the scenario says one call at a time (the next published when the previous has its final reply); latency runs from a message's publish to its final reply. \
+         With several runners, CPU is their sum and peak RSS the largest; MISP requests are those misp-sim saw per answered call. \
          CPU is the subject's user + system time (`/proc/<pid>/stat`) during the burst; peak RSS is its `VmHWM` after the burst. \
          Every run starts a fresh subject on a fresh org.\n",
     );
@@ -590,6 +773,7 @@ mod tests {
             harness_cpu_share: Some(0.2),
             broker_cpu_share: Some(0.6),
             publish_seconds: 0.1,
+            misp_requests_per_call: Some(1.0),
         }
     }
 
@@ -610,6 +794,7 @@ mod tests {
                 cpu: "test CPU".to_string(),
             },
             quick: true,
+            only: None,
             versions: json!({}),
             scenarios: vec![
                 scenario("ceiling", None, 0, vec![run(4000.0, 10.0)]),
@@ -696,6 +881,46 @@ mod tests {
         assert_eq!(startup["runner_confirmed_ms"], json!(54.5));
         assert_eq!(startup["baseline_idle_rss_mib"], json!(64.0));
         assert_eq!(value["machine"]["cores"], json!(2));
+    }
+
+    #[test]
+    fn a_latency_aim_is_met_at_or_below_its_limit() {
+        let mut report = report();
+        let sequential = |key, p50| ScenarioResult {
+            key,
+            title: key.to_string(),
+            subject: Some(Subject::Runner),
+            num_workers: 25,
+            misp_latency_ms: 0,
+            runs: vec![run(150.0, p50 * 2.0)],
+        };
+        report.scenarios.push(sequential("runner_sequential", 6.0));
+        report.scenarios.push(sequential("ceiling_sequential", 3.0));
+        let ratios = report.ratios();
+        let median = ratios
+            .iter()
+            .find(|ratio| ratio.key == "runner_sequential_p50_ms")
+            .expect("the sequential aim is listed");
+        assert_eq!(median.value, Some(6.0));
+        assert_eq!(met(median), Some(true), "6 ms is within 10 ms");
+        let slow = Ratio {
+            value: Some(48.0),
+            ..median.clone()
+        };
+        assert_eq!(met(&slow), Some(false), "48 ms is not");
+        let text = table(&report);
+        assert!(
+            text.contains("median publish → final reply | 6.00 ms | ≤ 10.0 ms | yes |"),
+            "{text}"
+        );
+        let json = report.to_json();
+        let aim = &json["ratios"]["runner_sequential_p50_ms"];
+        assert_eq!(aim["aim_at_most"], json!(10.0));
+        assert_eq!(aim["met"], json!(true));
+        assert_eq!(
+            json["scenarios"]["runner_sequential"]["misp_requests_per_call"],
+            json!(1.0)
+        );
     }
 
     #[test]

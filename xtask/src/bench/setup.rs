@@ -16,6 +16,53 @@ pub fn jvm_options() -> String {
     std::env::var("AMQ_JVM_OPTS").unwrap_or_else(|_| BENCH_JVM_OPTS.to_string())
 }
 
+/// How the broker's STOMP connectors are set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokerConfig {
+    /// As a customer's SOAR broker ships: the STOMP+TLS connector the subjects use without
+    /// `transport.tcpNoDelay`, so Nagle's algorithm is on there. The plain STOMP connector
+    /// the harness publishes and collects replies on keeps `tcpNoDelay`, so that the
+    /// platform's side adds no stall of its own and the figures are the subject's.
+    Shipped,
+    /// `transport.tcpNoDelay=true` on both connectors, as the tests' broker.
+    Tuned,
+}
+
+impl BrokerConfig {
+    /// Reads `--broker`'s value.
+    pub fn parse(name: &str) -> Option<BrokerConfig> {
+        match name {
+            "shipped" => Some(BrokerConfig::Shipped),
+            "tuned" => Some(BrokerConfig::Tuned),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerConfig::Shipped => "shipped",
+            BrokerConfig::Tuned => "tuned",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            BrokerConfig::Shipped => {
+                "as shipped: the subjects' STOMP+TLS connector without tcpNoDelay (Nagle on); the harness's plain STOMP connector with tcpNoDelay"
+            }
+            BrokerConfig::Tuned => "tuned: tcpNoDelay on both STOMP connectors",
+        }
+    }
+
+    /// `.ci/activemq.sh`'s switch for the TLS connector.
+    fn tls_nodelay(self) -> &'static str {
+        match self {
+            BrokerConfig::Shipped => "false",
+            BrokerConfig::Tuned => "true",
+        }
+    }
+}
+
 /// An ActiveMQ of the benchmark's own (`.ci/activemq.sh` with a private base); stopped and
 /// removed when dropped.
 #[derive(Debug)]
@@ -31,7 +78,7 @@ pub struct Broker {
 impl Broker {
     /// Starts a non-persistent broker under `base` on two free loopback ports, with
     /// `.ci/activemq.sh` or, to try a broker setting, the script `$BENCH_ACTIVEMQ_SCRIPT`.
-    pub fn start(root: &Path, base: PathBuf) -> Result<Broker> {
+    pub fn start(root: &Path, base: PathBuf, config: BrokerConfig) -> Result<Broker> {
         let script = std::env::var_os("BENCH_ACTIVEMQ_SCRIPT")
             .map_or_else(|| root.join(".ci/activemq.sh"), PathBuf::from);
         let status = Command::new("bash")
@@ -58,6 +105,7 @@ impl Broker {
             .env("AMQ_STOMP_PORT", port.to_string())
             .env("AMQ_STOMP_TLS_PORT", tls_port.to_string())
             .env("AMQ_PERSISTENT", "false")
+            .env("AMQ_TLS_NODELAY", config.tls_nodelay())
             .env("AMQ_JVM_OPTS", jvm_options())
             .status()
             .context("running .ci/activemq.sh start")?;

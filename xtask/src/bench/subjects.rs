@@ -19,6 +19,9 @@ pub enum Subject {
     Runner,
     /// The runner with `[resilient] metrics_listen` on, for the listener's cost.
     RunnerListening,
+    /// The runner with `SOAR_STOMP_QUICKACK=0`: delayed ACKs as the kernel sets them, for
+    /// the before/after comparison of issue 16.
+    RunnerQuickAckOff,
     Baseline,
 }
 
@@ -63,12 +66,16 @@ impl Subject {
         match self {
             Subject::Runner => "soar-runner",
             Subject::RunnerListening => "soar-runner with metrics_listen",
+            Subject::RunnerQuickAckOff => "soar-runner with TCP_QUICKACK off",
             Subject::Baseline => "resilient-circuits",
         }
     }
 
     fn is_runner(self) -> bool {
-        matches!(self, Subject::Runner | Subject::RunnerListening)
+        matches!(
+            self,
+            Subject::Runner | Subject::RunnerListening | Subject::RunnerQuickAckOff
+        )
     }
 }
 
@@ -102,6 +109,18 @@ pub async fn start(
     org_id: u64,
     num_workers: usize,
 ) -> Result<Started> {
+    start_replica(context, subject, org_id, num_workers, 0).await
+}
+
+/// Like [`start`], for one of several subjects on the same org, competing for its queues:
+/// each replica has its own directory and SOAR stand-in.
+pub async fn start_replica(
+    context: &Surroundings<'_>,
+    subject: Subject,
+    org_id: u64,
+    num_workers: usize,
+    replica: usize,
+) -> Result<Started> {
     let soar = SoarRestSim::try_start(SoarRestOptions {
         org_id,
         tls: true,
@@ -113,9 +132,11 @@ pub async fn start(
     })
     .await
     .context("starting soar-sim")?;
-    let dir = context
-        .work_dir
-        .join(format!("{}-{org_id}", subject.name()));
+    let dir = match replica {
+        0 => format!("{}-{org_id}", subject.name()),
+        replica => format!("{}-{org_id}-{replica}", subject.name()),
+    };
+    let dir = context.work_dir.join(dir);
     // resilient-circuits needs its logdir to exist.
     std::fs::create_dir_all(dir.join("logs"))
         .with_context(|| format!("creating {}", dir.display()))?;
@@ -125,7 +146,7 @@ pub async fn start(
     let config = dir.join("app.config");
     let metrics_port = match subject {
         Subject::RunnerListening => Some(free_port()?),
-        Subject::Runner | Subject::Baseline => None,
+        Subject::Runner | Subject::RunnerQuickAckOff | Subject::Baseline => None,
     };
     let mut text = app_config(context, subject, &soar, &soar_ca, &dir, num_workers);
     if let Some(port) = metrics_port {
@@ -141,9 +162,14 @@ pub async fn start(
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     let mut command = match subject {
-        Subject::Runner | Subject::RunnerListening => {
+        Subject::Runner | Subject::RunnerListening | Subject::RunnerQuickAckOff => {
             let mut command = Command::new(context.runner_binary);
             command.arg("--config").arg(&config).arg("run");
+            // The harness's own environment must not switch it for the other runners.
+            match subject {
+                Subject::RunnerQuickAckOff => command.env("SOAR_STOMP_QUICKACK", "0"),
+                _ => command.env_remove("SOAR_STOMP_QUICKACK"),
+            };
             command
         }
         Subject::Baseline => {
@@ -237,7 +263,7 @@ fn app_config(
     );
     let specific = match subject {
         // The runner verifies the broker's certificate, as it does by default.
-        Subject::Runner | Subject::RunnerListening => format!(
+        Subject::Runner | Subject::RunnerListening | Subject::RunnerQuickAckOff => format!(
             "stomp_port={port}\nstomp_tls=true\nstomp_cafile={ca}\n",
             port = context.broker.tls_port,
             ca = context.broker.ca.display(),
