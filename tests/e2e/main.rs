@@ -3,9 +3,13 @@
 
 mod attributes_change;
 mod bulk;
+mod clone;
+mod commands;
 mod events_read;
 mod idempotent;
 mod operating;
+mod reload;
+mod scale;
 mod secrets;
 mod soak;
 mod support;
