@@ -2,6 +2,7 @@
 //! commands around it (`selftest`, `invoke`, `functions`, `customize`, `config`, `status`).
 
 mod apps;
+mod clone;
 mod config_cmd;
 mod customize;
 mod dispatch;
@@ -97,6 +98,9 @@ enum Command {
         #[arg(short = 'l', long = "list", value_name = "APP", num_args = 1..)]
         list: Option<Vec<String>>,
     },
+    /// Copy workflows, playbooks, functions, rules, message destinations or scripts in SOAR
+    /// under new names, as resilient-sdk's clone does.
+    Clone(clone::CloneArgs),
     /// Write an app.config: -c creates one, -u adds the sections it lacks.
     Config {
         /// Create a new app.config (refuses to overwrite one).
@@ -213,6 +217,10 @@ async fn dispatch_command(mut cli: Cli) -> anyhow::Result<ExitCode> {
             };
             logging::init(cli.log_format, None, Some("warn"), None, "app.log");
             customize::run(cli.config.as_deref(), &registry, yes).await
+        }
+        Command::Clone(args) => {
+            logging::init(cli.log_format, None, Some("warn"), None, "app.log");
+            clone::run(cli.config.as_deref(), &args).await
         }
         Command::Config { update, file, .. } => {
             let mode = if update {
