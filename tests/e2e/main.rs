@@ -9,7 +9,6 @@ mod events_read;
 mod idempotent;
 mod operating;
 mod reload;
-mod scale;
 mod secrets;
 mod soak;
 mod support;
