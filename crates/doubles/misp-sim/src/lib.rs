@@ -265,7 +265,8 @@ impl MispSim {
     }
 
     /// Acts on each of the next `count` requests, then never answers (the connection stays
-    /// open): MISP applied a change whose answer the client will not wait for.
+    /// open): MISP applied a change whose answer the client will not wait for. Served
+    /// before [`MispSim::hang_next`]'s, so that the two together hang what follows too.
     pub fn apply_and_hang_next(&self, count: usize) {
         self.shared.lock().applied_hangs += count;
     }

@@ -183,12 +183,12 @@ async fn handle(
         } else if state.losses > 0 {
             state.losses -= 1;
             Knob::Lose
-        } else if state.hangs > 0 {
-            state.hangs -= 1;
-            Knob::Hang
         } else if state.applied_hangs > 0 {
             state.applied_hangs -= 1;
             Knob::ApplyAndHang
+        } else if state.hangs > 0 {
+            state.hangs -= 1;
+            Knob::Hang
         } else if let Some(forced) = state.forced.pop_front() {
             Knob::Forced(forced)
         } else {

@@ -43,7 +43,8 @@ pub struct CallOrigin {
 pub struct FunctionContext {
     origin: CallOrigin,
     progress: ProgressSink,
-    misp: Result<Arc<MispClient>, Arc<String>>,
+    /// This call's view of the shared client, with its budget ([`MispClient::for_call`]).
+    misp: Result<MispClient, Arc<String>>,
     config: Arc<AppConfig>,
     soar: Option<Arc<dyn SoarRest>>,
     cancel: CancellationToken,
@@ -63,7 +64,8 @@ impl fmt::Debug for FunctionContext {
 
 impl FunctionContext {
     /// `misp` is the shared client, or the reason it could not be built (a config error),
-    /// which is reported only when a function actually needs MISP.
+    /// which is reported only when a function actually needs MISP. Made when the function
+    /// starts: the call's time for MISP (`[fn_misp] call_timeout`) counts from here.
     pub fn new(
         progress: ProgressSink,
         misp: Result<Arc<MispClient>, String>,
@@ -74,7 +76,7 @@ impl FunctionContext {
         FunctionContext {
             origin: CallOrigin::default(),
             progress,
-            misp: misp.map_err(Arc::new),
+            misp: misp.map(|client| client.for_call()).map_err(Arc::new),
             config,
             soar,
             cancel,
@@ -105,6 +107,7 @@ impl FunctionContext {
         (self.progress)(message.into());
     }
 
+    /// The MISP client for this call: every request it sends ends within the call's budget.
     pub fn misp(&self) -> Result<&MispClient, FunctionError> {
         match &self.misp {
             Ok(client) => Ok(client),

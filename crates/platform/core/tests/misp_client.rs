@@ -28,6 +28,7 @@ fn config_for(sim: &MispSim) -> MispConfig {
         https_proxy: None,
         timeout: Duration::from_secs(5),
         retries: 3,
+        call_timeout: Duration::from_secs(60),
         search_limit: 100,
     }
 }
@@ -778,10 +779,22 @@ const CHECKED_VALUE: &str = "checked.example";
 
 impl CheckedAdd {
     async fn start(retries: u32) -> CheckedAdd {
+        CheckedAdd::start_with(retries, |_| {}).await
+    }
+
+    /// One call's view of a client whose `[fn_misp]` timings `adjust` sets.
+    async fn start_in_budget(retries: u32, adjust: impl FnOnce(&mut MispConfig)) -> CheckedAdd {
+        let mut add = CheckedAdd::start_with(retries, adjust).await;
+        add.client = add.client.for_call();
+        add
+    }
+
+    async fn start_with(retries: u32, adjust: impl FnOnce(&mut MispConfig)) -> CheckedAdd {
         let sim = http_sim().await;
         let event_id = sim.seed_event(json!({"info": "checked changes"}));
         let mut config = config_for(&sim);
         config.retries = retries;
+        adjust(&mut config);
         let client = MispClient::new(config)
             .expect("a client")
             .with_retry_policy(FAST_RETRIES);
@@ -1051,4 +1064,214 @@ async fn the_observer_counts_a_checked_resend_as_a_retry() {
         [false, true],
         "the first send, then the checked resend"
     );
+}
+
+/// A call's view of a client with a 300 ms `timeout` and a `call_timeout` of `budget`.
+fn budgeted_call(sim: &MispSim, budget: Duration, retry: RetryPolicy) -> MispClient {
+    let mut config = config_for(sim);
+    config.timeout = Duration::from_millis(300);
+    config.retries = 3;
+    config.call_timeout = budget;
+    MispClient::new(config)
+        .expect("a client")
+        .with_retry_policy(retry)
+        .for_call()
+}
+
+#[tokio::test]
+async fn a_hanging_misp_ends_a_calls_reads_at_its_budget_and_nothing_more_is_sent() {
+    let sim = http_sim().await;
+    sim.hang_next(100);
+    let client = budgeted_call(&sim, Duration::from_millis(800), FAST_RETRIES);
+    let started = Instant::now();
+    let error = client
+        .search_attributes(json!({"value": "198.51.100.1"}))
+        .await
+        .expect_err("MISP never answers");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(error, MispError::BudgetSpent { budget, .. } if budget == Duration::from_millis(800)),
+        "got {error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "MISP did not answer within the call's 0.8 s budget ([fn_misp] call_timeout); POST /attributes/restSearch had no answer when it ran out (attempt 3 of 4)"
+    );
+    // Without the budget: four attempts of 300 ms each and their back-offs.
+    assert!(
+        elapsed >= Duration::from_millis(790) && elapsed < Duration::from_millis(1000),
+        "the call ends at its budget, 0.8 s; it took {elapsed:?}"
+    );
+    assert_eq!(sim.request_count(), 3, "two whole attempts, one cut short");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(sim.request_count(), 3, "nothing is sent after the budget");
+}
+
+#[tokio::test]
+async fn a_retry_that_could_not_start_before_the_deadline_is_not_made() {
+    let sim = http_sim().await;
+    sim.fail_next(10, 503, None);
+    // Each back-off is 1 to 2 s, longer than the whole budget.
+    let slow_retries = RetryPolicy {
+        base_delay: Duration::from_secs(2),
+        max_delay: Duration::from_secs(2),
+        max_retry_after: Duration::from_secs(2),
+    };
+    let client = budgeted_call(&sim, Duration::from_millis(800), slow_retries);
+    let started = Instant::now();
+    let error = client.get_version().await.expect_err("503, then no time");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "no back-off is waited for that would end past the deadline: {:?}",
+        started.elapsed()
+    );
+    let text = error.to_string();
+    assert!(
+        text.starts_with("MISP did not answer within the call's 0.8 s budget ([fn_misp] call_timeout); GET /servers/getVersion failed (attempt 1 of 4) and a retry could not start in time: MISP failed on GET /servers/getVersion (HTTP 503)"),
+        "{text}"
+    );
+    assert_eq!(sim.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_call_whose_budget_is_spent_sends_nothing() {
+    let sim = http_sim().await;
+    let client = budgeted_call(&sim, Duration::from_millis(100), FAST_RETRIES);
+    // The function spent its time elsewhere before its first MISP request.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let error = client.get_version().await.expect_err("no time left");
+    assert_eq!(
+        error.to_string(),
+        "MISP did not answer within the call's 0.1 s budget ([fn_misp] call_timeout); GET /servers/getVersion was not sent (attempt 1 of 4)"
+    );
+    assert_eq!(sim.request_count(), 0);
+}
+
+#[tokio::test]
+async fn each_call_gets_its_own_budget_and_the_shared_client_none() {
+    let sim = http_sim().await;
+    let mut config = config_for(&sim);
+    config.timeout = Duration::from_millis(300);
+    config.retries = 0;
+    config.call_timeout = Duration::from_millis(300);
+    let shared = MispClient::new(config).expect("a client");
+    let first = shared.for_call();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        matches!(
+            first.get_version().await,
+            Err(MispError::BudgetSpent { .. })
+        ),
+        "the first call's budget is spent"
+    );
+    shared
+        .for_call()
+        .get_version()
+        .await
+        .expect("a call made now has its whole budget");
+    shared
+        .get_version()
+        .await
+        .expect("the shared client has no budget");
+}
+
+#[tokio::test]
+async fn a_function_contexts_client_carries_the_calls_budget_from_when_it_was_made() {
+    let sim = http_sim().await;
+    sim.hang_next(100);
+    let mut config = config_for(&sim);
+    config.timeout = Duration::from_secs(5);
+    config.call_timeout = Duration::from_millis(500);
+    let shared = Arc::new(MispClient::new(config).expect("a client"));
+    let app_config = soar_core::config::AppConfig::parse("", "budget test").expect("empty");
+    let context = soar_core::FunctionContext::new(
+        Arc::new(|_: String| {}),
+        Ok(shared),
+        Arc::new(app_config),
+        None,
+        tokio_util::sync::CancellationToken::new(),
+    );
+    let started = Instant::now();
+    let error = context
+        .misp()
+        .expect("a client")
+        .get_version()
+        .await
+        .expect_err("MISP hangs");
+    assert!(
+        matches!(error, MispError::BudgetSpent { .. }),
+        "got {error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the 0.5 s budget ends the call, not the 5 s timeout: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_change_applied_but_unanswered_at_the_deadline_is_not_sent_again() {
+    let add = CheckedAdd::start_in_budget(3, |config| {
+        config.timeout = Duration::from_millis(400);
+        config.call_timeout = Duration::from_millis(400);
+    })
+    .await;
+    add.sim.apply_and_hang_next(1);
+    let error = add.add().await.expect_err("no answer within the budget");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("MISP did not answer within the call's 0.4 s budget ([fn_misp] call_timeout); POST /attributes/add/")
+            && text.ends_with("had no answer when it ran out (attempt 1 of 4); MISP may have applied it"),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        (add.sends(), add.checks()),
+        (1, 0),
+        "no check and no resend past the deadline"
+    );
+    assert_eq!(add.stored(), 1, "MISP holds the attribute once");
+}
+
+#[tokio::test]
+async fn a_change_whose_check_runs_into_the_deadline_is_not_sent_again() {
+    let add = CheckedAdd::start_in_budget(3, |config| {
+        config.timeout = Duration::from_millis(300);
+        config.call_timeout = Duration::from_millis(700);
+    })
+    .await;
+    // The change is applied and its answer never comes (a 300 ms timeout, 400 ms left);
+    // then the check's searches hang too, until the deadline.
+    add.sim.apply_and_hang_next(1);
+    add.sim.hang_next(10);
+    let started = Instant::now();
+    let error = add.add().await.expect_err("the check never answers");
+    let elapsed = started.elapsed();
+    let text = error.to_string();
+    assert!(
+        text.starts_with("MISP did not answer within the call's 0.7 s budget ([fn_misp] call_timeout); POST /attributes/restSearch had no answer when it ran out (attempt 2 of 4); whether MISP applied POST /attributes/add/")
+            && text.ends_with("is unknown (its answer was lost), so it was not sent again"),
+        "{text}"
+    );
+    assert!(
+        elapsed < Duration::from_millis(900),
+        "the call ends at its 0.7 s budget: {elapsed:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!((add.sends(), add.checks()), (1, 1));
+    assert_eq!(add.stored(), 1, "MISP holds the attribute once");
+}
+
+#[tokio::test]
+async fn a_change_whose_answer_was_lost_early_in_the_budget_is_found_by_its_check() {
+    let add = CheckedAdd::start_in_budget(3, |config| {
+        config.timeout = Duration::from_millis(300);
+        config.call_timeout = Duration::from_secs(3);
+    })
+    .await;
+    add.sim.apply_and_hang_next(1);
+    let answer = add.add().await.expect("the check finds the change applied");
+    assert_eq!(answer["Attribute"]["value"], CHECKED_VALUE, "{answer}");
+    assert_eq!((add.sends(), add.checks()), (1, 1));
+    assert_eq!(add.stored(), 1);
 }

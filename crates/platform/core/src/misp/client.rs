@@ -1,6 +1,7 @@
 //! [`MispClient`]: the typed MISP calls fn_misp makes, over one pooled reqwest client, with
 //! MISP's answers classified into [`MispError`] and safe requests retried.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -9,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tracing::Instrument;
 
+use super::budget::{CallBudget, RequestLimit};
 use super::config::without_password;
 use super::{
     CertificateCheck, MispConfig, MispError, NewAttribute, NewEvent, NewSighting, RetryClass,
@@ -16,14 +18,16 @@ use super::{
 use crate::config::ConfigError;
 use crate::observe::{AttemptEnd, FinishedAttempt, Service, SharedObserver};
 
-/// The shared MISP client.
+/// The shared MISP client, or a view of it for one call ([`MispClient::for_call`]).
 #[derive(Clone)]
 pub struct MispClient {
-    config: MispConfig,
+    config: Arc<MispConfig>,
     http: reqwest::Client,
     retry: RetryPolicy,
     max_answer_bytes: usize,
     observer: Option<SharedObserver>,
+    /// Set on a call's view only; the shared client waits `timeout` per attempt, no more.
+    budget: Option<CallBudget>,
 }
 
 /// The largest answer read from MISP. A search for a common value can return hundreds of
@@ -96,12 +100,27 @@ pub enum Repeat {
     Never,
 }
 
+/// A request as its attempts send it.
+struct PreparedRequest<'a> {
+    method: &'a Method,
+    url: reqwest::Url,
+    /// The URL's path, for messages.
+    path: String,
+    /// The path with ids replaced, for the observer.
+    template: String,
+    body: Option<&'a Value>,
+    /// The most attempts it may get, for messages.
+    attempts: u32,
+    repeat: Repeat,
+}
+
 impl std::fmt::Debug for MispClient {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("MispClient")
             .field("config", &self.config)
             .field("retry", &self.retry)
+            .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
 }
@@ -182,12 +201,27 @@ impl MispClient {
             })
         })?;
         Ok(MispClient {
-            config,
+            config: Arc::new(config),
             http,
             retry: RetryPolicy::STANDARD,
             max_answer_bytes: MAX_ANSWER_BYTES,
             observer: None,
+            budget: None,
         })
+    }
+
+    /// A view of this client for one call, sharing its connections: from now on, the call's
+    /// requests, retries and back-offs all end within `call_timeout`. Each request waits
+    /// `timeout` or what is left, whichever is less; a retry that could not start in time is
+    /// not made, and once the time is spent nothing more is sent.
+    pub fn for_call(&self) -> MispClient {
+        MispClient {
+            budget: Some(CallBudget::starting_at(
+                tokio::time::Instant::now(),
+                self.config.call_timeout,
+            )),
+            ..self.clone()
+        }
     }
 
     /// The same client, telling `observer` of every attempt of every request (the runner's
@@ -418,27 +452,22 @@ impl MispClient {
         Checked: std::future::Future<Output = Result<Option<Value>, MispError>>,
     {
         let attempts = self.config.retries.saturating_add(1);
+        let request = self.prepare(&method, segments, body, attempts, Repeat::Never);
         let mut attempt = 1;
-        let mut error = match self
-            .call(method.clone(), segments, body, Repeat::Never)
-            .await
-        {
-            Ok(answer) => return Ok(answer),
+        let mut error = match self.attempt_in_budget(&request, attempt).await {
+            Ok((answer, _)) => return Ok(answer),
             Err(error) => error,
         };
         loop {
             if attempt >= attempts {
                 return Err(error);
             }
-            let Some(delay) = self.delay_before_retry(&error, attempt) else {
-                return Err(error);
-            };
+            let delay = self.retry_delay_in_budget(error, &request, attempt)?;
             tracing::info!(
                 method = %method,
                 segments = ?segments,
                 attempt,
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                error = %error,
                 "checking whether MISP applied a change before sending it again"
             );
             tokio::time::sleep(delay).await;
@@ -447,18 +476,23 @@ impl MispClient {
             match already_done().await {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => {}
+                Err(MispError::BudgetSpent { budget, detail }) => {
+                    // Neither sent again nor known to be applied: say so.
+                    return Err(MispError::BudgetSpent {
+                        budget,
+                        detail: format!(
+                            "{detail}; whether MISP applied {method} {} is unknown (its answer was lost), so it was not sent again",
+                            request.path
+                        ),
+                    });
+                }
                 Err(check_error) => {
                     error = check_error;
                     continue;
                 }
             }
             // Sent as attempt `attempt`, so that the observer counts it as a retry.
-            let url = self.endpoint(segments);
-            let template = crate::observe::misp_endpoint_template(segments);
-            error = match self
-                .attempt(&method, &url, url.path(), &template, body, attempt)
-                .await
-            {
+            error = match self.attempt_in_budget(&request, attempt).await {
                 Ok((answer, _)) => return Ok(answer),
                 Err(error) => error,
             };
@@ -486,34 +520,26 @@ impl MispClient {
         body: Option<&Value>,
         repeat: Repeat,
     ) -> Result<(Value, HeaderMap), MispError> {
-        let url = self.endpoint(segments);
-        let path = url.path().to_string();
-        let template = crate::observe::misp_endpoint_template(segments);
         let attempts = match repeat {
             Repeat::Safe => self.config.retries.saturating_add(1),
             Repeat::Never => 1,
         };
+        let request = self.prepare(&method, segments, body, attempts, repeat);
         let mut attempt = 1;
         loop {
-            let error = match self
-                .attempt(&method, &url, &path, &template, body, attempt)
-                .await
-            {
+            let error = match self.attempt_in_budget(&request, attempt).await {
                 Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
             if attempt >= attempts {
                 return Err(error);
             }
-            let Some(delay) = self.delay_before_retry(&error, attempt) else {
-                return Err(error);
-            };
+            let delay = self.retry_delay_in_budget(error, &request, attempt)?;
             tracing::info!(
                 method = %method,
-                path = %path,
+                path = %request.path,
                 attempt,
                 delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                error = %error,
                 "retrying MISP request"
             );
             tokio::time::sleep(delay).await;
@@ -521,15 +547,121 @@ impl MispClient {
         }
     }
 
-    async fn attempt(
+    fn prepare<'a>(
         &self,
-        method: &Method,
-        url: &reqwest::Url,
-        path: &str,
-        template: &str,
-        body: Option<&Value>,
+        method: &'a Method,
+        segments: &[&str],
+        body: Option<&'a Value>,
+        attempts: u32,
+        repeat: Repeat,
+    ) -> PreparedRequest<'a> {
+        let url = self.endpoint(segments);
+        PreparedRequest {
+            method,
+            path: url.path().to_string(),
+            url,
+            template: crate::observe::misp_endpoint_template(segments),
+            body,
+            attempts,
+            repeat,
+        }
+    }
+
+    /// One attempt, within the call's budget when it has one: not sent when nothing is left,
+    /// and a timeout the budget set is the budget's error.
+    async fn attempt_in_budget(
+        &self,
+        request: &PreparedRequest<'_>,
         attempt: u32,
     ) -> Result<(Value, HeaderMap), MispError> {
+        let limit = match self.budget {
+            None => RequestLimit::unbudgeted(self.config.timeout),
+            Some(budget) => {
+                match budget.request_limit(self.config.timeout, tokio::time::Instant::now()) {
+                    Some(limit) => limit,
+                    None => {
+                        return Err(self.budget_spent(
+                            budget,
+                            format!(
+                                "{} {} was not sent (attempt {attempt} of {})",
+                                request.method, request.path, request.attempts
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        let outcome = self.attempt(request, attempt, limit.timeout).await;
+        match (outcome, self.budget) {
+            (Err(MispError::Timeout { .. }), Some(budget)) if limit.cut_by_budget => {
+                let applied = match request.repeat {
+                    Repeat::Safe => "",
+                    Repeat::Never => "; MISP may have applied it",
+                };
+                Err(self.budget_spent(
+                    budget,
+                    format!(
+                        "{} {} had no answer when it ran out (attempt {attempt} of {}){applied}",
+                        request.method, request.path, request.attempts
+                    ),
+                ))
+            }
+            (outcome, _) => outcome,
+        }
+    }
+
+    /// The back-off before retrying after `error`, or the error to end with: `error` itself
+    /// when it is not worth a retry, the budget's when the retry would start too late.
+    fn retry_delay_in_budget(
+        &self,
+        error: MispError,
+        request: &PreparedRequest<'_>,
+        attempt: u32,
+    ) -> Result<Duration, MispError> {
+        let Some(delay) = self.delay_before_retry(&error, attempt) else {
+            return Err(error);
+        };
+        match self.budget {
+            Some(budget) if !budget.allows_retry_after(delay, tokio::time::Instant::now()) => {
+                Err(self.budget_spent(
+                    budget,
+                    format!(
+                        "{} {} failed (attempt {attempt} of {}) and a retry could not start in time: {error}",
+                        request.method, request.path, request.attempts
+                    ),
+                ))
+            }
+            _ => Ok(delay),
+        }
+    }
+
+    fn budget_spent(&self, budget: CallBudget, detail: String) -> MispError {
+        tracing::info!(
+            budget_ms = u64::try_from(budget.total().as_millis()).unwrap_or(u64::MAX),
+            detail = %detail,
+            "the call's time for MISP ran out"
+        );
+        MispError::BudgetSpent {
+            budget: budget.total(),
+            detail,
+        }
+    }
+
+    async fn attempt(
+        &self,
+        request: &PreparedRequest<'_>,
+        attempt: u32,
+        timeout: Duration,
+    ) -> Result<(Value, HeaderMap), MispError> {
+        let PreparedRequest {
+            method,
+            url,
+            path,
+            template,
+            body,
+            ..
+        } = request;
+        let (path, template) = (path.as_str(), template.as_str());
         let span = tracing::debug_span!(
             "misp_request",
             method = %method,
@@ -540,7 +672,10 @@ impl MispClient {
         );
         let started = Instant::now();
         async {
-            let mut request = self.http.request(method.clone(), url.clone());
+            let mut request = self
+                .http
+                .request((*method).clone(), url.clone())
+                .timeout(timeout);
             if let Some(body) = body {
                 request = request.json(body);
             }

@@ -26,8 +26,12 @@ pub struct MispConfig {
     pub certificate_check: CertificateCheck,
     pub http_proxy: Option<String>,
     pub https_proxy: Option<String>,
+    /// How long one request may wait for its answer.
     pub timeout: Duration,
     pub retries: u32,
+    /// The most time one call may spend on MISP, from the moment its function starts, all
+    /// its requests, retries and back-offs included (`call_timeout`).
+    pub call_timeout: Duration,
     /// The most events `misp_search_attribute` asks for.
     pub search_limit: u32,
 }
@@ -38,6 +42,11 @@ pub const SECTION: &str = "fn_misp";
 pub const KEY_PLACEHOLDER: &str = "<your key>";
 pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 pub const DEFAULT_RETRIES: u64 = 3;
+/// Without `call_timeout`, a call gets `timeout` plus this: one request that waits its whole
+/// timeout, then a few seconds for a retry of a request that failed fast.
+pub const DEFAULT_CALL_TIMEOUT_MARGIN_SECONDS: u64 = 5;
+/// The longest `call_timeout` accepted: two hours.
+pub const MAX_CALL_TIMEOUT_SECONDS: u64 = 7200;
 pub const DEFAULT_SEARCH_LIMIT: u64 = 100;
 
 impl std::fmt::Debug for MispConfig {
@@ -58,6 +67,7 @@ impl std::fmt::Debug for MispConfig {
             )
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
+            .field("call_timeout", &self.call_timeout)
             .field("search_limit", &self.search_limit)
             .finish()
     }
@@ -88,6 +98,7 @@ impl MispConfig {
             _ => section.u64_in("timeout", 1..=3600, DEFAULT_TIMEOUT_SECONDS)?,
         };
         let retries = section.u64_in("retries", 0..=10, DEFAULT_RETRIES)?;
+        let call_timeout = call_timeout(section, timeout)?;
         let search_limit = section.u64_in("search_limit", 1..=10_000, DEFAULT_SEARCH_LIMIT)?;
         Ok(MispConfig {
             url,
@@ -98,6 +109,7 @@ impl MispConfig {
             timeout: Duration::from_secs(timeout),
             // Both are bounded by the ranges above, so they fit.
             retries: u32::try_from(retries).unwrap_or(u32::MAX),
+            call_timeout: Duration::from_secs(call_timeout),
             search_limit: u32::try_from(search_limit).unwrap_or(u32::MAX),
         })
     }
@@ -128,6 +140,38 @@ fn misp_url(section: &Section) -> Result<reqwest::Url, ConfigError> {
         return Err(section.invalid("misp_url", "has no host"));
     }
     Ok(url)
+}
+
+/// `call_timeout` in seconds: at least `timeout` (in seconds), since one request may take
+/// that long, and `timeout` plus a margin when unset.
+fn call_timeout(section: &Section, timeout: u64) -> Result<u64, ConfigError> {
+    let key = "call_timeout";
+    let Some(value) = section.get(key) else {
+        return Ok(timeout.saturating_add(DEFAULT_CALL_TIMEOUT_MARGIN_SECONDS));
+    };
+    let number: u64 = value.parse().map_err(|_| {
+        section.invalid(
+            key,
+            format!(
+                "must be a whole number of seconds from {timeout} (timeout) to {MAX_CALL_TIMEOUT_SECONDS}, not '{value}'"
+            ),
+        )
+    })?;
+    if number < timeout {
+        return Err(section.invalid(
+            key,
+            format!(
+                "must be at least timeout ({timeout} s), the time one request may take, not {number}; lower timeout too for calls that give up sooner"
+            ),
+        ));
+    }
+    if number > MAX_CALL_TIMEOUT_SECONDS {
+        return Err(section.invalid(
+            key,
+            format!("must be at most {MAX_CALL_TIMEOUT_SECONDS} seconds, not {number}"),
+        ));
+    }
+    Ok(number)
 }
 
 fn certificate_check(section: &Section) -> Result<CertificateCheck, ConfigError> {
@@ -176,6 +220,7 @@ mod tests {
         assert_eq!(config.certificate_check, CertificateCheck::System);
         assert_eq!(config.timeout, Duration::from_secs(30));
         assert_eq!(config.retries, 3);
+        assert_eq!(config.call_timeout, Duration::from_secs(35));
         assert_eq!(config.search_limit, 100);
         assert_eq!(config.http_proxy, None);
     }
@@ -258,6 +303,48 @@ mod tests {
         ))
         .expect_err("99 retries is too many");
         assert!(error.to_string().contains("retries"), "got: {error}");
+    }
+
+    #[test]
+    fn call_timeout_defaults_to_timeout_plus_a_margin_and_follows_integrations() {
+        let own = parse(&format!(
+            "[fn_misp]\nmisp_url=https://m\nmisp_key={KEY}\ntimeout=60\n"
+        ))
+        .expect("valid");
+        assert_eq!(own.call_timeout, Duration::from_secs(65));
+        let inherited = parse(&format!(
+            "[integrations]\ntimeout=7\n[fn_misp]\nmisp_url=https://m\nmisp_key={KEY}\n"
+        ))
+        .expect("valid");
+        assert_eq!(inherited.call_timeout, Duration::from_secs(12));
+        let set = parse(&format!(
+            "[fn_misp]\nmisp_url=https://m\nmisp_key={KEY}\ntimeout=10\ncall_timeout=10\n"
+        ))
+        .expect("call_timeout may equal timeout");
+        assert_eq!(set.call_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_call_timeout_shorter_than_timeout_or_not_a_number_is_refused_naming_the_key() {
+        let refused = |extra: &str| {
+            parse(&format!(
+                "[fn_misp]\nmisp_url=https://m\nmisp_key={KEY}\n{extra}"
+            ))
+            .map(|config| format!("accepted: {config:?}"))
+            .unwrap_or_else(|error| error.to_string())
+        };
+        assert_eq!(
+            refused("timeout=30\ncall_timeout=10\n"),
+            "test.config: [fn_misp] call_timeout must be at least timeout (30 s), the time one request may take, not 10; lower timeout too for calls that give up sooner"
+        );
+        assert_eq!(
+            refused("call_timeout=35s\n"),
+            "test.config: [fn_misp] call_timeout must be a whole number of seconds from 30 (timeout) to 7200, not '35s'"
+        );
+        assert_eq!(
+            refused("call_timeout=7201\n"),
+            "test.config: [fn_misp] call_timeout must be at most 7200 seconds, not 7201"
+        );
     }
 
     #[test]

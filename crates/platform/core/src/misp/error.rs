@@ -50,6 +50,12 @@ pub enum MispError {
         status: u16,
         message: String,
     },
+    /// The call's time for MISP (`[fn_misp] call_timeout`) ran out; nothing more was sent.
+    #[error(
+        "MISP did not answer within the call's {} budget ([fn_misp] call_timeout); {detail}",
+        super::budget::seconds_text(*budget)
+    )]
+    BudgetSpent { budget: Duration, detail: String },
     #[error("MISP's answer to {path} could not be read: {problem}")]
     InvalidResponse { path: String, problem: String },
     #[error(transparent)]

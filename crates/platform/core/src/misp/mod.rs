@@ -1,6 +1,7 @@
 //! The shared MISP client: one per process, pooled connections, typed calls, MISP's own
 //! errors, retries for what is safe to repeat, and a key that never leaves the process.
 
+mod budget;
 mod client;
 mod config;
 mod error;
@@ -9,8 +10,9 @@ pub use client::{
     CountedEvents, Endpoint, MispClient, Repeat, RetryPolicy, check_shape, read_answer,
 };
 pub use config::{
-    CertificateCheck, DEFAULT_RETRIES, DEFAULT_SEARCH_LIMIT, DEFAULT_TIMEOUT_SECONDS,
-    KEY_PLACEHOLDER, MispConfig, SECTION, Secret,
+    CertificateCheck, DEFAULT_CALL_TIMEOUT_MARGIN_SECONDS, DEFAULT_RETRIES, DEFAULT_SEARCH_LIMIT,
+    DEFAULT_TIMEOUT_SECONDS, KEY_PLACEHOLDER, MAX_CALL_TIMEOUT_SECONDS, MispConfig, SECTION,
+    Secret,
 };
 pub use error::{MispError, RetryClass};
 pub use reqwest::Method;
