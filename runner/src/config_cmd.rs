@@ -331,6 +331,11 @@ mod tests {
         for line in [
             format!("#timeout={}", soar_core::misp::DEFAULT_TIMEOUT_SECONDS),
             format!("#retries={}", soar_core::misp::DEFAULT_RETRIES),
+            format!(
+                "#call_timeout={}",
+                soar_core::misp::DEFAULT_TIMEOUT_SECONDS
+                    + soar_core::misp::DEFAULT_CALL_TIMEOUT_MARGIN_SECONDS
+            ),
             format!("#search_limit={}", soar_core::misp::DEFAULT_SEARCH_LIMIT),
         ] {
             assert!(misp.lines().any(|l| l == line), "[fn_misp] shows {line}");
