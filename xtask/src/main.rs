@@ -27,6 +27,9 @@ fn run(arguments: Vec<String>) -> Result<ExitCode> {
     if arguments.first().is_some_and(|command| command == "bench") {
         return bench::run(&arguments[1..]);
     }
+    if arguments.first().is_some_and(|command| command == "image") {
+        return xtask::image::command(&arguments[1..]);
+    }
     let (outputs, check) = match arguments.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["customize"] => (Outputs::All, false),
         ["customize", "--check"] => (Outputs::All, true),
