@@ -312,10 +312,12 @@ impl Metrics {
         *lock(&self.permits) = Some(permits);
     }
 
-    /// The runner starts serving again after a drain (a reloaded `app.config`), with
-    /// `workers` workers; the counters carry on.
+    /// The runner starts again after a drain (a reloaded `app.config`), with `workers`
+    /// workers: not draining, and not subscribed until the new round's broker is up. The
+    /// counters carry on.
     pub fn serving_again(&self, workers: usize) {
         self.workers.set(workers as i64);
+        self.broker_down();
         lock(&self.state).draining = false;
     }
 
@@ -639,6 +641,35 @@ mod tests {
                 .unwrap_err()
                 .starts_with("shutting down")
         );
+    }
+
+    #[test]
+    fn after_a_reload_drain_the_new_rounds_workers_and_broker_decide_readiness() {
+        let metrics = Metrics::new(&["misp_create_event"], 4);
+        metrics.watch_workers(Arc::new(Semaphore::new(4)));
+        metrics.broker_up(2);
+        metrics.message_taken(Duration::ZERO);
+        metrics.draining();
+        metrics.serving_again(6);
+        assert!(
+            metrics
+                .readiness()
+                .unwrap_err()
+                .starts_with("not subscribed"),
+            "not ready until the new round subscribes"
+        );
+        let permits = Arc::new(Semaphore::new(6));
+        metrics.watch_workers(permits.clone());
+        metrics.broker_up(2);
+        assert_eq!(metrics.readiness(), Ok(()));
+        let _busy = permits.try_acquire().expect("a free worker");
+        let text = metrics.encode();
+        assert!(text.contains("soar_runner_workers 6\n"), "{text}");
+        assert!(
+            text.contains("soar_runner_workers_free 5\n"),
+            "the new round's semaphore is watched: {text}"
+        );
+        assert!(text.contains("soar_runner_calls_in_flight 1\n"), "counters carry on: {text}");
     }
 
     #[test]
