@@ -1,13 +1,18 @@
 //! The redelivery record: what the runner knows of each message it has taken, by
-//! `message-id`, for an hour, so a redelivered message is never run twice and its reply is
-//! sent exactly once.
+//! `message-id`, for an hour, so a redelivered message is never run twice and its final
+//! reply reaches SOAR exactly once.
+//!
+//! A final reply goes out in one STOMP transaction with the ACK of its message (see
+//! `service`), so the broker either has both or neither. A reply whose transaction was not
+//! committed is kept here and committed again only when the broker delivers its message
+//! again, with that delivery's ACK: a reply is never sent on a reconnect by itself.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What a sent reply is replaced with: one shared empty reply.
-static SENT: std::sync::LazyLock<Arc<FinalReply>> = std::sync::LazyLock::new(|| {
+/// What a committed reply is replaced with: one shared empty reply.
+static COMMITTED: std::sync::LazyLock<Arc<FinalReply>> = std::sync::LazyLock::new(|| {
     Arc::new(FinalReply {
         reply_to: String::new(),
         correlation_id: None,
@@ -15,19 +20,26 @@ static SENT: std::sync::LazyLock<Arc<FinalReply>> = std::sync::LazyLock::new(|| 
     })
 });
 
+/// An ack id and the connection (epoch) its delivery came on: an ACK is only valid on the
+/// connection that delivered the message.
+pub type AckId = (u64, String);
+
 /// Where a message stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    /// The function is running. `ack` is the newest ack id and the connection it came on.
-    Running { ack: Option<(u64, String)> },
+    /// The function is running. `ack` is the newest delivery's ack id.
+    Running { ack: Option<AckId> },
     /// The final reply is known.
     Done {
         reply: Arc<FinalReply>,
         delivery: Delivery,
+        /// A delivery that arrived while a commit was under way, for a retry if it fails.
+        ack: Option<AckId>,
     },
 }
 
-/// A final reply and where it goes.
+/// A final reply and where it goes; an empty `reply_to` means there is nothing to send
+/// (the message had no `reply-to`), only the ACK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FinalReply {
     pub reply_to: String,
@@ -35,13 +47,14 @@ pub struct FinalReply {
     pub body: String,
 }
 
-/// Whether the final reply has reached the broker.
+/// Whether the final reply has been committed with its message's ACK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
-    NotSent,
-    /// Claimed by one sender; nobody else sends it meanwhile.
-    Sending,
-    Sent,
+    /// Not committed: kept until the broker delivers the message again.
+    Kept,
+    /// Claimed by one task, whose transaction is out; nobody else commits it meanwhile.
+    Committing,
+    Committed,
 }
 
 /// What to do with a message that has just arrived.
@@ -51,9 +64,27 @@ pub enum Arrival {
     Run,
     /// Already running: its newer ack id was noted.
     AlreadyRunning,
-    /// Already answered: ack it again, and send the reply if `resend` is set (then the
-    /// caller owns the send and must report it with `delivered`).
-    AlreadyDone { resend: Option<Arc<FinalReply>> },
+    /// Its reply was committed already: ack this delivery, send nothing.
+    AlreadyAnswered,
+    /// Its reply is kept, never committed: the caller now owns it and commits it with this
+    /// delivery's ACK, then reports with `settled`.
+    Answer { reply: Arc<FinalReply> },
+    /// A commit of its reply is under way; this delivery's ack id was noted in case that
+    /// commit fails.
+    BeingAnswered,
+}
+
+/// What the caller of `settled` does next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Nothing: the reply was committed, or it is kept until the message comes back.
+    Done,
+    /// The commit failed but the message was delivered again meanwhile: commit the same
+    /// reply again with this ack id (the caller still owns it).
+    Retry { reply: Arc<FinalReply>, ack: AckId },
+    /// The reply was committed, and a later delivery of the message arrived meanwhile:
+    /// ack that one too.
+    AckAlso(AckId),
 }
 
 /// The bounded record.
@@ -78,24 +109,37 @@ impl Record {
     pub fn arrive(&mut self, message_id: &str, epoch: u64, ack: Option<String>) -> Arrival {
         self.expire();
         let now = Instant::now();
+        let ack = ack.map(|ack| (epoch, ack));
         match self.entries.get_mut(message_id) {
             Some((Entry::Running { ack: current }, _)) => {
-                if let Some(ack) = ack {
-                    *current = Some((epoch, ack));
+                if ack.is_some() {
+                    *current = ack;
                 }
                 Arrival::AlreadyRunning
             }
-            Some((Entry::Done { reply, delivery }, _)) => {
-                let resend = if *delivery == Delivery::NotSent {
-                    *delivery = Delivery::Sending;
-                    Some(reply.clone())
-                } else {
-                    None
-                };
-                Arrival::AlreadyDone { resend }
-            }
+            Some((
+                Entry::Done {
+                    reply,
+                    delivery,
+                    ack: pending,
+                },
+                _,
+            )) => match delivery {
+                Delivery::Committed => Arrival::AlreadyAnswered,
+                Delivery::Kept => {
+                    *delivery = Delivery::Committing;
+                    Arrival::Answer {
+                        reply: reply.clone(),
+                    }
+                }
+                Delivery::Committing => {
+                    if ack.is_some() {
+                        *pending = ack;
+                    }
+                    Arrival::BeingAnswered
+                }
+            },
             None => {
-                let ack = ack.map(|ack| (epoch, ack));
                 self.entries
                     .insert(message_id.to_string(), (Entry::Running { ack }, now));
                 self.order.push_back((message_id.to_string(), now));
@@ -104,13 +148,13 @@ impl Record {
         }
     }
 
-    /// The function finished: keep its reply, claim its delivery, and return the ack to
-    /// send (the newest ack id and its connection).
+    /// The function finished: keep its reply, claim its commit, and return the ack id to
+    /// commit it with (the newest delivery's).
     pub fn finish(
         &mut self,
         message_id: &str,
         reply: FinalReply,
-    ) -> (Arc<FinalReply>, Option<(u64, String)>) {
+    ) -> (Arc<FinalReply>, Option<AckId>) {
         let reply = Arc::new(reply);
         let ack = match self.entries.get(message_id) {
             Some((Entry::Running { ack }, _)) => ack.clone(),
@@ -122,7 +166,8 @@ impl Record {
             (
                 Entry::Done {
                     reply: reply.clone(),
-                    delivery: Delivery::Sending,
+                    delivery: Delivery::Committing,
+                    ack: None,
                 },
                 at,
             ),
@@ -135,32 +180,37 @@ impl Record {
         self.entries.remove(message_id);
     }
 
-    /// Reports the outcome of a claimed send.
-    pub fn delivered(&mut self, message_id: &str, sent: bool) {
-        if let Some((Entry::Done { delivery, reply }, _)) = self.entries.get_mut(message_id) {
-            *delivery = if sent {
-                // A sent reply is never sent again, so its body (up to max_result_size)
-                // need not be kept for the hour the entry lives.
-                *reply = SENT.clone();
-                Delivery::Sent
-            } else {
-                Delivery::NotSent
-            };
-        }
-    }
-
-    /// Claims every reply not yet sent, for sending after a reconnect.
-    pub fn claim_unsent(&mut self) -> Vec<(String, Arc<FinalReply>)> {
-        let mut claimed = Vec::new();
-        for (id, (entry, _)) in self.entries.iter_mut() {
-            if let Entry::Done { reply, delivery } = entry
-                && *delivery == Delivery::NotSent
-            {
-                *delivery = Delivery::Sending;
-                claimed.push((id.clone(), reply.clone()));
+    /// Reports the outcome of a claimed commit.
+    pub fn settled(&mut self, message_id: &str, committed: bool) -> Settled {
+        let Some((
+            Entry::Done {
+                reply,
+                delivery,
+                ack,
+            },
+            _,
+        )) = self.entries.get_mut(message_id)
+        else {
+            return Settled::Done;
+        };
+        let later = ack.take();
+        match (committed, later) {
+            (true, later) => {
+                *delivery = Delivery::Committed;
+                // A committed reply is never sent again, so its body (up to
+                // max_result_size) need not be kept for the hour the entry lives.
+                *reply = COMMITTED.clone();
+                later.map_or(Settled::Done, Settled::AckAlso)
+            }
+            (false, Some(later)) => Settled::Retry {
+                reply: reply.clone(),
+                ack: later,
+            },
+            (false, None) => {
+                *delivery = Delivery::Kept;
+                Settled::Done
             }
         }
-        claimed
     }
 
     #[cfg(test)]
@@ -174,7 +224,7 @@ impl Record {
     }
 
     /// Drops answered entries older than the TTL, and the oldest answered ones beyond
-    /// the capacity. Running entries are never dropped.
+    /// the capacity. Running entries and commits under way are never dropped.
     fn expire(&mut self) {
         let now = Instant::now();
         // Each entry is looked at once at most per call, so running entries that are
@@ -194,7 +244,7 @@ impl Record {
                 break;
             };
             match self.entries.get(&id) {
-                Some((Entry::Done { delivery, .. }, _)) if *delivery != Delivery::Sending => {
+                Some((Entry::Done { delivery, .. }, _)) if *delivery != Delivery::Committing => {
                     self.entries.remove(&id);
                 }
                 Some(_) => self.order.push_back((id, now)),
@@ -216,6 +266,10 @@ mod tests {
         }
     }
 
+    fn ack(epoch: u64, id: &str) -> AckId {
+        (epoch, id.to_string())
+    }
+
     #[test]
     fn a_new_message_runs_and_a_redelivery_while_running_does_not() {
         let mut record = Record::new(Duration::from_secs(3600), 100);
@@ -224,63 +278,101 @@ mod tests {
             record.arrive("m1", 2, Some("a2".into())),
             Arrival::AlreadyRunning
         );
-        let (_, ack) = record.finish("m1", reply("done"));
-        assert_eq!(
-            ack,
-            Some((2, "a2".to_string())),
-            "the newest ack id is used"
-        );
+        let (_, ack_id) = record.finish("m1", reply("done"));
+        assert_eq!(ack_id, Some(ack(2, "a2")), "the newest ack id is used");
     }
 
     #[test]
-    fn a_redelivery_after_the_reply_was_sent_is_only_acked() {
+    fn a_redelivery_after_the_reply_was_committed_is_only_acked() {
         let mut record = Record::new(Duration::from_secs(3600), 100);
         record.arrive("m1", 1, Some("a1".into()));
         record.finish("m1", reply("done"));
-        record.delivered("m1", true);
+        assert_eq!(record.settled("m1", true), Settled::Done);
         assert_eq!(
             record.arrive("m1", 2, Some("a2".into())),
-            Arrival::AlreadyDone { resend: None }
+            Arrival::AlreadyAnswered
         );
     }
 
     #[test]
-    fn a_sent_reply_is_not_kept_but_an_unsent_one_is() {
+    fn a_committed_reply_is_not_kept_but_an_uncommitted_one_is() {
         let mut record = Record::new(Duration::from_secs(3600), 100);
         record.arrive("sent", 1, None);
         record.finish("sent", reply(&"x".repeat(100_000)));
-        record.delivered("sent", true);
+        record.settled("sent", true);
         match record.get("sent") {
             Some(Entry::Done { reply, .. }) => assert!(
                 reply.body.is_empty(),
-                "a sent reply's body must be dropped, {} bytes kept",
+                "a committed reply's body must be dropped, {} bytes kept",
                 reply.body.len()
             ),
             other => panic!("expected a done entry, got {other:?}"),
         }
-        record.arrive("unsent", 1, None);
-        record.finish("unsent", reply("keep me"));
-        record.delivered("unsent", false);
-        let claimed = record.claim_unsent();
-        assert_eq!(claimed.len(), 1);
-        assert_eq!(claimed[0].1.body, "keep me");
+        record.arrive("kept", 1, None);
+        record.finish("kept", reply("keep me"));
+        record.settled("kept", false);
+        match record.arrive("kept", 2, Some("a2".into())) {
+            Arrival::Answer { reply } => assert_eq!(reply.body, "keep me"),
+            other => panic!("expected the kept reply, got {other:?}"),
+        }
     }
 
     #[test]
-    fn an_unsent_reply_is_claimed_exactly_once() {
+    fn a_kept_reply_is_handed_out_once_per_redelivery_and_never_otherwise() {
         let mut record = Record::new(Duration::from_secs(3600), 100);
         record.arrive("m1", 1, Some("a1".into()));
         record.finish("m1", reply("done"));
-        record.delivered("m1", false);
-        let first = record.arrive("m1", 2, Some("a2".into()));
-        assert!(matches!(first, Arrival::AlreadyDone { resend: Some(_) }));
-        assert!(
-            record.claim_unsent().is_empty(),
-            "already claimed by the redelivery"
+        assert_eq!(record.settled("m1", false), Settled::Done);
+        assert!(matches!(
+            record.arrive("m1", 2, Some("a2".into())),
+            Arrival::Answer { .. }
+        ));
+        assert_eq!(
+            record.arrive("m1", 2, Some("a2".into())),
+            Arrival::BeingAnswered,
+            "claimed by the first redelivery until it reports"
         );
-        record.delivered("m1", false);
-        assert_eq!(record.claim_unsent().len(), 1);
-        assert!(record.claim_unsent().is_empty());
+        // The second commit fails too, and no delivery is waiting: kept again.
+        assert!(matches!(record.settled("m1", false), Settled::Retry { .. }));
+        assert_eq!(record.settled("m1", false), Settled::Done);
+        assert!(matches!(
+            record.arrive("m1", 3, Some("a3".into())),
+            Arrival::Answer { .. }
+        ));
+        assert_eq!(record.settled("m1", true), Settled::Done);
+        assert_eq!(
+            record.arrive("m1", 4, Some("a4".into())),
+            Arrival::AlreadyAnswered
+        );
+    }
+
+    #[test]
+    fn a_delivery_during_a_failed_commit_is_retried_with_its_own_ack() {
+        let mut record = Record::new(Duration::from_secs(3600), 100);
+        record.arrive("m1", 1, Some("a1".into()));
+        record.finish("m1", reply("done"));
+        // The connection drops while the commit is out; the broker redelivers on the new one.
+        assert_eq!(
+            record.arrive("m1", 2, Some("a2".into())),
+            Arrival::BeingAnswered
+        );
+        match record.settled("m1", false) {
+            Settled::Retry { reply, ack: ack_id } => {
+                assert_eq!(reply.body, "done");
+                assert_eq!(ack_id, ack(2, "a2"));
+            }
+            other => panic!("expected a retry with the newer ack, got {other:?}"),
+        }
+        assert_eq!(record.settled("m1", true), Settled::Done);
+    }
+
+    #[test]
+    fn a_delivery_during_a_commit_that_succeeds_is_acked_too() {
+        let mut record = Record::new(Duration::from_secs(3600), 100);
+        record.arrive("m1", 1, Some("a1".into()));
+        record.finish("m1", reply("done"));
+        record.arrive("m1", 1, Some("a1b".into()));
+        assert_eq!(record.settled("m1", true), Settled::AckAlso(ack(1, "a1b")));
     }
 
     #[test]
@@ -292,17 +384,26 @@ mod tests {
     }
 
     #[test]
-    fn the_record_stays_bounded_but_keeps_running_entries() {
+    fn the_record_stays_bounded_but_keeps_running_entries_and_commits_under_way() {
         let mut record = Record::new(Duration::from_secs(3600), 10);
         record.arrive("running", 1, None);
+        record.arrive("committing", 1, None);
+        record.finish("committing", reply("x"));
         for index in 0..100 {
             let id = format!("m{index}");
             record.arrive(&id, 1, None);
             record.finish(&id, reply("x"));
-            record.delivered(&id, true);
+            record.settled(&id, true);
         }
-        assert!(record.len() <= 12, "record grew to {}", record.len());
+        assert!(record.len() <= 13, "record grew to {}", record.len());
         assert!(matches!(record.get("running"), Some(Entry::Running { .. })));
+        assert!(matches!(
+            record.get("committing"),
+            Some(Entry::Done {
+                delivery: Delivery::Committing,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -310,7 +411,7 @@ mod tests {
         let mut record = Record::new(Duration::from_millis(1), 100);
         record.arrive("m1", 1, None);
         record.finish("m1", reply("x"));
-        record.delivered("m1", true);
+        record.settled("m1", true);
         std::thread::sleep(Duration::from_millis(5));
         assert_eq!(record.arrive("m2", 1, None), Arrival::Run);
         assert!(record.get("m1").is_none());

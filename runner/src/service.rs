@@ -1,6 +1,7 @@
 //! `soar-runner run`: the STOMP side of the runner. Subscribes to each message
-//! destination, runs at most `num_workers` functions at once, replies and acks every
-//! message exactly once, reconnects forever, and drains on shutdown.
+//! destination, runs at most `num_workers` functions at once, answers every message with
+//! exactly one final reply committed together with its ACK, reconnects forever, and drains
+//! on shutdown.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use tracing::Instrument;
 
 use crate::dispatch::{self, Environment, Failure, Outcome};
 use crate::metrics::{Metrics, NO_FUNCTION};
-use crate::record::{Arrival, FinalReply, Record};
+use crate::record::{AckId, Arrival, FinalReply, Record, Settled};
 use crate::settings::{ResilientSettings, Verify};
 
 /// What the service needs beyond the function environment.
@@ -95,7 +96,6 @@ pub async fn run(
             num_workers = config.settings.num_workers,
             "soar-runner has started successfully and is now running"
         );
-        shared.resend_unsent(&sender).await;
         loop {
             let frame = tokio::select! {
                 biased;
@@ -216,8 +216,8 @@ struct Delivery {
     correlation_id: Option<String>,
 }
 
-/// Counts a message taken as in flight until it is dropped: its final reply reached the
-/// broker, was kept for later, or the message was given up at shutdown.
+/// Counts a message taken as in flight until it is dropped: its final reply was committed,
+/// was kept for the message's redelivery, or the message was given up at shutdown.
 struct InFlight(Option<Arc<Metrics>>);
 
 impl Drop for InFlight {
@@ -277,26 +277,40 @@ impl Shared {
                 self.count(|metrics| metrics.redelivered(false));
                 return;
             }
-            Arrival::AlreadyDone { resend } => {
-                tracing::info!(message_id = %delivery.message_id, "redelivered after it was answered; acking it again");
+            Arrival::BeingAnswered => {
+                tracing::info!(message_id = %delivery.message_id, "redelivered while its reply is being committed; kept in case that commit fails");
                 self.count(|metrics| metrics.redelivered(true));
-                // Off the receive loop: a reply waiting for its receipt must not hold up
+                return;
+            }
+            Arrival::AlreadyAnswered => {
+                tracing::info!(message_id = %delivery.message_id, "redelivered after its reply was committed; acking it again");
+                self.count(|metrics| metrics.redelivered(true));
+                if let Some(ack) = &delivery.ack {
+                    let _ = sender.ack(ack).await;
+                }
+                return;
+            }
+            Arrival::Answer { reply } => {
+                tracing::info!(message_id = %delivery.message_id, "redelivered after it was answered; committing the kept reply with this delivery's ack");
+                self.count(|metrics| metrics.redelivered(true));
+                // Off the receive loop: a commit waiting for its receipt must not hold up
                 // the messages behind it.
                 let shared = self.clone();
-                let sender = sender.clone();
-                self.tracker.spawn(async move {
-                    if let Some(ack) = &delivery.ack {
-                        let _ = sender.ack(ack).await;
+                let ack = delivery.ack.clone().map(|ack| (epoch, ack));
+                let span = tracing::info_span!(
+                    "message",
+                    message_id = %delivery.message_id,
+                    correlation_id = delivery.correlation_id.as_deref().unwrap_or(""),
+                );
+                self.tracker.spawn(
+                    async move {
+                        shared
+                            .answer(&delivery.message_id, reply, ack, Answering::Again)
+                            .await;
+                        drop(permit);
                     }
-                    if let Some(reply) = resend {
-                        let sent = send_reply(&sender, &reply).await;
-                        if sent {
-                            shared.count(Metrics::reply_resent);
-                        }
-                        lock(&shared.record).delivered(&delivery.message_id, sent);
-                    }
-                    drop(permit);
-                });
+                    .instrument(span),
+                );
                 return;
             }
         }
@@ -317,9 +331,9 @@ impl Shared {
         );
     }
 
-    /// Runs the function, streams its progress, then acks and sends the final reply. The
-    /// worker permit is given back as soon as the function has finished: acking and waiting
-    /// for the reply's receipt is not work, and the broker's prefetch still bounds how many
+    /// Runs the function, streams its progress, then commits the final reply with the ACK.
+    /// The worker permit is given back as soon as the function has finished: waiting for
+    /// the commit's receipt is not work, and the broker's prefetch still bounds how many
     /// messages are out.
     async fn serve(
         self: Arc<Self>,
@@ -337,8 +351,8 @@ impl Shared {
             self.count(|metrics| {
                 metrics.call_finished(NO_FUNCTION, Failure::Malformed.label(), started.elapsed())
             });
-            let (epoch, _) = self.current_link();
-            lock(&self.record).finish(
+            // Nothing to send: the transaction carries only the ACK.
+            let (reply, ack) = lock(&self.record).finish(
                 &delivery.message_id,
                 FinalReply {
                     reply_to: String::new(),
@@ -346,8 +360,8 @@ impl Shared {
                     body: String::new(),
                 },
             );
-            lock(&self.record).delivered(&delivery.message_id, true);
-            self.ack_current(&delivery, epoch).await;
+            self.answer(&delivery.message_id, reply, ack, Answering::First)
+                .await;
             return;
         };
         let (progress_tx, progress_rx) = mpsc::unbounded_channel::<String>();
@@ -428,64 +442,74 @@ impl Shared {
             body: dispatch::final_body(&outcome),
         };
         let (reply, ack) = lock(&self.record).finish(&delivery.message_id, reply);
-        let (epoch, sender) = self.current_link();
-        let Some(sender) = sender else {
-            let _ = forwarder.await;
-            tracing::warn!("no broker connection; the reply is kept and sent after reconnecting");
-            self.count(Metrics::reply_kept);
-            lock(&self.record).delivered(&delivery.message_id, false);
-            return;
-        };
-        // resilient-circuits acks first, then sends the final reply (soar_protocol §4.6). The
-        // ACK is queued at once: it frees the broker's prefetch slot for the next message,
-        // and need not wait for the last progress messages to be written. The final reply
-        // does wait for them, so SOAR sees every progress message before the end.
-        let acked = async {
-            if let Some((ack_epoch, ack)) = ack
-                && ack_epoch == epoch
-            {
-                let _ = sender.ack(&ack).await;
-            }
-        };
-        let replied = async {
-            let _ = forwarder.await;
-            send_reply(&sender, &reply).await
-        };
-        let ((), sent) = tokio::join!(acked, replied);
-        if sent {
-            self.count(Metrics::final_sent);
-        } else {
-            tracing::warn!("the reply could not be sent; it is kept and sent after reconnecting");
-            self.count(Metrics::reply_kept);
-        }
-        lock(&self.record).delivered(&delivery.message_id, sent);
+        // SOAR must see every progress message before the final reply: they are written
+        // before the transaction that carries it.
+        let _ = forwarder.await;
+        self.answer(&delivery.message_id, reply, ack, Answering::First)
+            .await;
     }
 
-    async fn ack_current(&self, delivery: &Delivery, epoch: u64) {
-        if let (Some(ack), (current, Some(sender))) = (&delivery.ack, self.current_link())
-            && current == epoch
-        {
-            let _ = sender.ack(ack).await;
-        }
-    }
-
-    async fn resend_unsent(&self, sender: &StompSender) {
-        let unsent = lock(&self.record).claim_unsent();
-        if unsent.is_empty() {
+    /// Commits the final reply together with its message's ACK, in one transaction, on the
+    /// connection the ack id came from. When that is not possible (the connection is gone,
+    /// or the commit was not confirmed) the reply is kept and committed only when the broker
+    /// delivers the message again; if that redelivery came while this commit was out, the
+    /// reply is committed again at once with the new ack id.
+    async fn answer(
+        &self,
+        message_id: &str,
+        reply: Arc<FinalReply>,
+        ack: Option<AckId>,
+        answering: Answering,
+    ) {
+        let (mut reply, mut ack) = (reply, ack);
+        loop {
+            let (epoch, sender) = self.current_link();
+            let committed = match (&sender, &ack) {
+                (Some(sender), None) => commit_reply(sender, &reply, None).await,
+                (Some(sender), Some((ack_epoch, ack_id))) if *ack_epoch == epoch => {
+                    commit_reply(sender, &reply, Some(ack_id)).await
+                }
+                // An ack id is only valid on the connection that delivered the message.
+                _ => false,
+            };
+            let settled = lock(&self.record).settled(message_id, committed);
+            match settled {
+                Settled::Retry {
+                    reply: same,
+                    ack: newer,
+                } => {
+                    (reply, ack) = (same, Some(newer));
+                    continue;
+                }
+                Settled::AckAlso((ack_epoch, ack_id)) => {
+                    if let (current, Some(sender)) = self.current_link()
+                        && current == ack_epoch
+                    {
+                        let _ = sender.ack(&ack_id).await;
+                    }
+                }
+                Settled::Done => {}
+            }
+            match (committed, answering) {
+                (true, Answering::First) => self.count(Metrics::final_sent),
+                (true, Answering::Again) => self.count(Metrics::reply_resent),
+                (false, _) => {
+                    tracing::warn!(
+                        "the reply was not committed; it is kept until the broker delivers the message again"
+                    );
+                    self.count(Metrics::reply_kept);
+                }
+            }
             return;
         }
-        tracing::info!(
-            count = unsent.len(),
-            "sending replies kept while disconnected"
-        );
-        for (message_id, reply) in unsent {
-            let sent = send_reply(sender, &reply).await;
-            if sent {
-                self.count(Metrics::reply_resent);
-            }
-            lock(&self.record).delivered(&message_id, sent);
-        }
     }
+}
+
+/// Whether a final reply is committed for the first time or after a redelivery.
+#[derive(Debug, Clone, Copy)]
+enum Answering {
+    First,
+    Again,
 }
 
 async fn forward_progress(
@@ -534,23 +558,29 @@ fn record_call_ids(call: &dispatch::Call) {
     }
 }
 
-/// Sends a final reply and waits for the broker's receipt, so "sent" means the broker has it.
-async fn send_reply(sender: &StompSender, reply: &FinalReply) -> bool {
-    if reply.reply_to.is_empty() {
-        return true;
+/// Sends a final reply and its message's ACK in one transaction and waits for the broker's
+/// receipt of the COMMIT, so `true` means the broker has both. An empty `reply_to` sends
+/// only the ACK.
+async fn commit_reply(sender: &StompSender, reply: &FinalReply, ack: Option<&str>) -> bool {
+    let mut transaction = sender.transaction();
+    if !reply.reply_to.is_empty() {
+        let mut headers = correlation_headers(reply.correlation_id.as_deref());
+        // Persistent, so that the broker's receipt means the reply outlives a broker restart
+        // (a non-persistent reply not yet read by SOAR is dropped by the restart).
+        headers.push(("persistent", "true"));
+        transaction.send(&reply.reply_to, &headers, reply.body.clone());
     }
-    let mut headers = correlation_headers(reply.correlation_id.as_deref());
-    // Persistent, so that the broker's receipt means the reply outlives a broker restart
-    // (a non-persistent reply not yet read by SOAR is dropped by the restart).
-    headers.push(("persistent", "true"));
-    let send = sender.send_with_receipt(&reply.reply_to, &headers, reply.body.clone());
+    if let Some(ack) = ack {
+        transaction.ack(ack);
+    }
     matches!(
-        tokio::time::timeout(RECEIPT_TIMEOUT, send).await,
+        tokio::time::timeout(RECEIPT_TIMEOUT, transaction.commit()).await,
         Ok(Ok(()))
     )
 }
 
-/// How long a final reply may wait for the broker's receipt before it counts as unsent.
+/// How long a final reply's commit may wait for the broker's receipt before the reply is
+/// kept for the message's redelivery.
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn correlation_headers(correlation_id: Option<&str>) -> Vec<(&'static str, &str)> {

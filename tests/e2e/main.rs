@@ -9,6 +9,7 @@ mod events_read;
 mod idempotent;
 mod operating;
 mod reload;
+mod scale;
 mod secrets;
 mod soak;
 mod support;
