@@ -5,6 +5,7 @@
 pub mod docs;
 pub mod export;
 pub mod image;
+pub mod package;
 pub mod sources;
 
 use std::collections::BTreeMap;

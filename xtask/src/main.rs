@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use xtask::{Outputs, generated_files, registered_apps, stale_files, workspace_root, write_files};
 
-const USAGE: &str = "usage: cargo xtask customize [--check] | cargo xtask docs [--check]";
+const USAGE: &str = "usage: cargo xtask customize [--check] | cargo xtask docs [--check]
+       cargo xtask package [--image-digest] [--repository-name NAME] [--no-image] [--binary PATH]
+       cargo xtask package --write-samples";
 
 fn main() -> ExitCode {
     match run(std::env::args().skip(1).collect()) {
@@ -26,6 +28,9 @@ fn main() -> ExitCode {
 fn run(arguments: Vec<String>) -> Result<ExitCode> {
     if arguments.first().is_some_and(|command| command == "bench") {
         return bench::run(&arguments[1..]);
+    }
+    if arguments.first().is_some_and(|command| command == "package") {
+        return xtask::package::run(&arguments[1..]);
     }
     if arguments.first().is_some_and(|command| command == "image") {
         return xtask::image::command(&arguments[1..]);
