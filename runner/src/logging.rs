@@ -24,7 +24,8 @@ pub struct LogLevel {
     directive: &'static str,
 }
 
-/// Level names and what each shows. `NOTSET` on Python's root logger shows everything.
+/// Level names and what each shows. `NOTSET` on Python's root logger shows everything;
+/// `TRACE`, finer than `DEBUG`, is this runner's own (resilient-circuits has no such level).
 const LEVEL_NAMES: &[(&str, &str)] = &[
     ("CRITICAL", "error"),
     ("FATAL", "error"),
@@ -34,6 +35,7 @@ const LEVEL_NAMES: &[(&str, &str)] = &[
     ("INFO", "info"),
     ("DEBUG", "debug"),
     ("NOTSET", "trace"),
+    ("TRACE", "trace"),
 ];
 
 impl LogLevel {
@@ -193,6 +195,7 @@ mod tests {
         assert_eq!(directive("WARN"), Ok("warn"));
         assert_eq!(directive("critical"), Ok("error"));
         assert_eq!(directive("NOTSET"), Ok("trace"));
+        assert_eq!(directive("trace"), Ok("trace"));
         let error = LogLevel::parse("LOUD").expect_err("LOUD is no level");
         assert!(error.contains("'LOUD' is no log level"), "{error}");
         assert!(
