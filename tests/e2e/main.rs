@@ -6,6 +6,7 @@ mod bulk;
 mod clone;
 mod commands;
 mod events_read;
+mod hang;
 mod idempotent;
 mod operating;
 mod reload;
