@@ -370,6 +370,9 @@ async fn run(cli: Cli, registry: Registry, flags: RunFlags) -> anyhow::Result<Ex
     });
     // The config served before the last reload, to fall back on if the new one cannot start.
     let mut previous: Option<RunConfig> = None;
+    // One record for every round: a reply kept for a message the broker will deliver again
+    // is still known after a reload, so that message is answered, not run again.
+    let carried = service::Carried::new(&current.settings);
     let mut round = 0u32;
     let ended = loop {
         if stop.is_cancelled() {
@@ -388,6 +391,7 @@ async fn run(cli: Cli, registry: Registry, flags: RunFlags) -> anyhow::Result<Ex
             &stop,
             watcher.as_mut(),
             &flags,
+            &carried,
         )
         .await
         {
@@ -438,6 +442,7 @@ async fn serve_round(
     stop: &tokio_util::sync::CancellationToken,
     watcher: Option<&mut reload::ConfigWatcher>,
     flags: &RunFlags,
+    carried: &service::Carried,
 ) -> Result<Served, StartFailed> {
     let settings = &current.settings;
     config_loaded(&current.config);
@@ -485,6 +490,7 @@ async fn serve_round(
         environment,
         metrics.clone(),
         Some(early),
+        carried.clone(),
         shutdown,
     )
     .await

@@ -34,6 +34,29 @@ pub enum ServiceError {
     Refused(String),
 }
 
+/// What outlives one [`run`]: the redelivery record and the count of connections, so that
+/// a run after another in the same process (a reloaded `app.config`) still knows the replies
+/// the first kept for messages the broker will deliver again, and no ack id of one
+/// connection is taken for another's.
+#[derive(Clone)]
+pub struct Carried {
+    record: Arc<Mutex<Record>>,
+    epochs: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Carried {
+    /// The record holds `[resilient] message_record_size` entries of the first config.
+    pub fn new(settings: &ResilientSettings) -> Carried {
+        Carried {
+            record: Arc::new(Mutex::new(Record::new(
+                Duration::from_secs(3600),
+                settings.message_record_size,
+            ))),
+            epochs: Arc::default(),
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then drains and disconnects. `metrics`, when the
 /// operator's listener is on, is told of everything that happens.
 pub async fn run(
@@ -41,16 +64,14 @@ pub async fn run(
     environment: Environment,
     metrics: Option<Arc<Metrics>>,
     early: Option<EarlyConnection>,
+    carried: Carried,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServiceError> {
     let mut early = early;
     let shared = Arc::new(Shared {
         org_id: config.org_id,
         environment,
-        record: Mutex::new(Record::new(
-            Duration::from_secs(3600),
-            config.settings.message_record_size,
-        )),
+        record: carried.record.clone(),
         link: Mutex::new(Link {
             epoch: 0,
             sender: None,
@@ -64,7 +85,7 @@ pub async fn run(
     shared.count(|metrics| metrics.watch_workers(shared.permits.clone()));
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-    let mut epoch = 0u64;
+    let mut epoch = carried.epochs.load(std::sync::atomic::Ordering::Relaxed);
     let last_sender = loop {
         let connected = tokio::select! {
             biased;
@@ -89,6 +110,9 @@ pub async fn run(
         };
         backoff.reset();
         epoch += 1;
+        carried
+            .epochs
+            .store(epoch, std::sync::atomic::Ordering::Relaxed);
         shared.set_link(epoch, Some(sender.clone()));
         shared.count(|metrics| metrics.broker_up(config.destinations.len()));
         tracing::info!(
@@ -194,7 +218,7 @@ async fn drain(shared: &Arc<Shared>, deadline: Duration) {
 struct Shared {
     org_id: i64,
     environment: Environment,
-    record: Mutex<Record>,
+    record: Arc<Mutex<Record>>,
     link: Mutex<Link>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
