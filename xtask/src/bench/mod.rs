@@ -37,13 +37,15 @@ const USAGE: &str =
             customer's broker ships; tuned: tcpNoDelay on both connectors
   --only    run only these scenarios and write no file; keys: ceiling, ceiling_50ms_w100,
             runner_instant, runner_instant_same_burst, baseline_instant, runner_50ms_w25,
-            runner_50ms_w100, baseline_50ms_w25, sequential, quickack, scale_out,
+            runner_50ms_w100, baseline_50ms_w25, sequential, baseline_sequential,
+            quickack, scale_out,
             runner_get_event_1000, runner_get_event_1000_w25, runner_verdict_50ms_w25,
             runner_add_attributes_1000, listener, startup
-  --write   with --only, write bench/RESULTS.md and bench/results.json all the same";
+  --write   with --only, write bench/RESULTS.md and bench/results.json all the same
+BENCH_RUNNER_BINARY=PATH measures that soar-runner instead of building one";
 
 /// Every scenario key, in the order they run.
-const SCENARIOS: [&str; 17] = [
+const SCENARIOS: [&str; 18] = [
     "ceiling",
     "ceiling_50ms_w100",
     "runner_instant",
@@ -53,6 +55,7 @@ const SCENARIOS: [&str; 17] = [
     "runner_50ms_w100",
     "baseline_50ms_w25",
     "sequential",
+    "baseline_sequential",
     "quickack",
     "scale_out",
     "runner_get_event_1000",
@@ -95,8 +98,10 @@ struct Plan {
     add_attributes: (usize, usize),
     /// The runner with its operator's listener off and on, runs taken in turn.
     listener: (usize, usize),
-    /// One call at a time, MISP instant: the ceiling consumer, the runner, the baseline.
+    /// One call at a time, MISP instant: the ceiling consumer and the runner; then
+    /// resilient-circuits, which takes about 0.6 s a call, so fewer runs.
     sequential: (usize, usize),
+    baseline_sequential: (usize, usize),
     /// The runner with `TCP_QUICKACK` off and on, runs taken in turn: one call at a time
     /// (MISP instant), and a burst with MISP at 50 ms and num_workers 25.
     quickack_sequential: (usize, usize),
@@ -104,6 +109,9 @@ struct Plan {
     /// 1, 2 and 4 runners on one queue, MISP 50 ms, num_workers 25 each: calls per runner
     /// (the burst is this times the number of runners) and runs.
     scale_out: (usize, usize),
+    /// Messages through the ceiling consumer before anything is measured, so that the
+    /// broker's JIT has compiled its hot paths before the first scenario.
+    warm_up: usize,
     /// Start-ups per subject, and how many of them also measure idle memory.
     startups: usize,
     idle_samples: usize,
@@ -136,9 +144,12 @@ impl Plan {
             add_attributes: (1, 3),
             listener: (20_000, 5),
             sequential: (200, 3),
-            quickack_sequential: (200, 3),
+            baseline_sequential: (200, 1),
+            // More calls than `sequential`: CPU time is read in 10 ms ticks.
+            quickack_sequential: (500, 3),
             quickack_50ms_w25: (5_000, 3),
             scale_out: (5_000, 3),
+            warm_up: 20_000,
             startups: 10,
             idle_samples: 3,
             only: None,
@@ -163,9 +174,11 @@ impl Plan {
             add_attributes: (1, 1),
             listener: (2_000, 2),
             sequential: (100, 1),
+            baseline_sequential: (50, 1),
             quickack_sequential: (100, 1),
             quickack_50ms_w25: (1_000, 1),
             scale_out: (1_000, 1),
+            warm_up: 5_000,
             startups: 3,
             idle_samples: 1,
             only: None,
@@ -291,7 +304,12 @@ async fn run_plan(plan: Plan) -> Result<Report> {
     let root = crate::workspace_root();
     let target = setup::target_dir(&root);
     eprintln!("bench: building soar-runner in release mode");
-    let runner_binary = setup::build_runner(&root, &target)?;
+    let runner_binary = match std::env::var_os("BENCH_RUNNER_BINARY") {
+        // A binary built before (another revision for an A/B, or the same one for a second
+        // broker configuration) is measured as it is.
+        Some(binary) => std::path::PathBuf::from(binary),
+        None => setup::build_runner(&root, &target)?,
+    };
     let venv = setup::python_env(&target)?;
     let work_dir = target.join("bench-work");
     let _ = std::fs::remove_dir_all(&work_dir);
@@ -331,6 +349,7 @@ async fn run_plan(plan: Plan) -> Result<Report> {
         big_event_id: None,
     };
 
+    bench.warm_up(plan.warm_up).await?;
     let mut scenarios = Vec::new();
     if plan.runs("ceiling") {
         scenarios.push(bench.ceiling("ceiling", 25, 0, plan.ceiling).await?);
@@ -397,6 +416,14 @@ async fn run_plan(plan: Plan) -> Result<Report> {
     if plan.runs("sequential") {
         scenarios.extend(bench.sequential_scenarios(plan.sequential).await?);
     }
+    if plan.runs("baseline_sequential") {
+        let sizes = plan.baseline_sequential;
+        scenarios.push(
+            bench
+                .sequential_subject("baseline_sequential", Subject::Baseline, sizes)
+                .await?,
+        );
+    }
     if plan.runs("quickack") {
         let sizes = (plan.quickack_sequential, plan.quickack_50ms_w25);
         scenarios.extend(bench.quickack_scenarios(sizes).await?);
@@ -440,7 +467,10 @@ async fn run_plan(plan: Plan) -> Result<Report> {
     };
 
     let versions = json!({
-        "soar_runner": git_revision(&root),
+        "soar_runner": match std::env::var_os("BENCH_RUNNER_BINARY") {
+            Some(binary) => Some(format!("{} (BENCH_RUNNER_BINARY; HEAD was {})", binary.to_string_lossy(), git_revision(&root).unwrap_or_default())),
+            None => git_revision(&root),
+        },
         "resilient_circuits": setup::python_package_version(&venv, "resilient-circuits"),
         "pymisp": setup::python_package_version(&venv, "pymisp"),
         "activemq": activemq_version(),
@@ -466,6 +496,19 @@ impl Bench<'_> {
     fn next_org(&mut self) -> u64 {
         self.next_org += 1;
         self.next_org
+    }
+
+    /// An unmeasured burst through the ceiling consumer: a fresh broker's first burst is
+    /// its slowest (its JIT is cold), which would fall on whichever scenario runs first.
+    async fn warm_up(&mut self, messages: usize) -> Result<()> {
+        let org_id = self.next_org();
+        let consumer =
+            load::start_ceiling_consumer(self.context.broker, org_id, 25, Duration::ZERO).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        eprintln!("bench: warming the broker up with {messages} messages (not measured)");
+        self.measured_burst(org_id, messages, &[]).await?;
+        drop(consumer);
+        Ok(())
     }
 
     /// Scenario 1: the broker's round trip with a consumer that only acks and replies,
@@ -590,7 +633,7 @@ impl Bench<'_> {
     }
 
     /// One call at a time (the next is published when the previous has its final reply),
-    /// MISP instant: the minimal consumer, the runner and resilient-circuits. The latency is
+    /// MISP instant: the minimal consumer and the runner. The latency is
     /// then one call's: publish → broker → subject → MISP → final reply.
     async fn sequential_scenarios(
         &mut self,
@@ -623,32 +666,40 @@ impl Bench<'_> {
             misp_latency_ms: 0,
             runs: ceiling,
         }];
-        let subjects = [
-            ("runner_sequential", Subject::Runner),
-            ("baseline_sequential", Subject::Baseline),
-        ];
-        for (key, subject) in subjects {
-            let mut figures = Vec::new();
-            for run in 1..=runs {
-                let label = format!("{key}, run {run}/{runs}");
-                figures.push(
-                    self.subject_run(&label, subject, 25, messages, Some(1))
-                        .await?,
-                );
-            }
-            results.push(ScenarioResult {
-                key,
-                title: format!(
-                    "{}, num_workers 25, MISP instant, one call at a time",
-                    subject.name()
-                ),
-                subject: Some(subject),
-                num_workers: 25,
-                misp_latency_ms: 0,
-                runs: figures,
-            });
-        }
+        results.push(
+            self.sequential_subject("runner_sequential", Subject::Runner, (messages, runs))
+                .await?,
+        );
         Ok(results)
+    }
+
+    /// `subject` answering one call at a time, MISP instant.
+    async fn sequential_subject(
+        &mut self,
+        key: &'static str,
+        subject: Subject,
+        (messages, runs): (usize, usize),
+    ) -> Result<ScenarioResult> {
+        self.misp.set_latency(Duration::ZERO);
+        let mut figures = Vec::new();
+        for run in 1..=runs {
+            let label = format!("{key}, run {run}/{runs}");
+            figures.push(
+                self.subject_run(&label, subject, 25, messages, Some(1))
+                    .await?,
+            );
+        }
+        Ok(ScenarioResult {
+            key,
+            title: format!(
+                "{}, num_workers 25, MISP instant, one call at a time",
+                subject.name()
+            ),
+            subject: Some(subject),
+            num_workers: 25,
+            misp_latency_ms: 0,
+            runs: figures,
+        })
     }
 
     /// The runner with `TCP_QUICKACK` re-armed (as shipped) and with it off
