@@ -325,7 +325,10 @@ impl From<anyhow::Error> for StartFailed {
 /// afresh) whenever `app.config` changes to a config that loads; one that does not is
 /// logged and the one loaded before keeps serving.
 async fn run(cli: Cli, registry: Registry, flags: RunFlags) -> anyhow::Result<ExitCode> {
-    let config = AppConfig::load(cli.config.as_deref())?;
+    // Read before app.config is (which deletes them in App Host), and kept, so that a
+    // changed app.config naming a protected secret still loads.
+    let secrets = ProtectedSecrets::from_process().held();
+    let config = AppConfig::load_with(cli.config.as_deref(), &secrets)?;
     let mut watcher = config
         .path()
         .map(|path| reload::ConfigWatcher::new(path.to_path_buf(), reload::POLL_INTERVAL));
@@ -392,6 +395,7 @@ async fn run(cli: Cli, registry: Registry, flags: RunFlags) -> anyhow::Result<Ex
             watcher.as_mut(),
             &flags,
             &carried,
+            &secrets,
         )
         .await
         {
@@ -443,6 +447,7 @@ async fn serve_round(
     watcher: Option<&mut reload::ConfigWatcher>,
     flags: &RunFlags,
     carried: &service::Carried,
+    secrets: &ProtectedSecrets,
 ) -> Result<Served, StartFailed> {
     let settings = &current.settings;
     config_loaded(&current.config);
@@ -471,7 +476,7 @@ async fn serve_round(
             return stop.cancelled().await;
         };
         let change = watcher.next_change(
-            |path| AppConfig::load(Some(path)).map_err(anyhow::Error::from).and_then(|config| run_config(config, flags)),
+            |path| AppConfig::load_with(Some(path), secrets).map_err(anyhow::Error::from).and_then(|config| run_config(config, flags)),
             |reason| tracing::error!(%reason, "app.config changed but cannot be used; serving on with the config loaded before"),
         );
         tokio::select! {

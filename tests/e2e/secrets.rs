@@ -429,6 +429,51 @@ async fn app_host_protected_secrets_are_decrypted_used_and_removed() {
         !secrets_dir.exists(),
         "the secrets directory is still there"
     );
+    // A changed app.config still naming the secrets loads after their directory is gone
+    // (the runner holds what it read), and the next call uses it.
+    let moved = MispSim::start(SimOptions {
+        key: Some(FIXTURE_MISP_KEY.to_string()),
+        ..SimOptions::default()
+    })
+    .await;
+    let text = std::fs::read_to_string(&config).unwrap();
+    let staged = config.with_extension("staged");
+    std::fs::write(
+        &staged,
+        text.replace(
+            &format!("misp_url={}", misp.url()),
+            &format!("misp_url={}", moved.url()),
+        ),
+    )
+    .unwrap();
+    std::fs::rename(&staged, &config).unwrap();
+    crate::wait_until(WAIT, || {
+        runner.count_in_log("has started successfully") >= 2
+            || runner.log().contains("cannot be used")
+    })
+    .await;
+    assert_eq!(
+        runner.count_in_log("has started successfully"),
+        2,
+        "the changed config was not served: {}",
+        runner.log()
+    );
+    let (_, replies) = harness.search_once("app-host-reloaded").await;
+    let last = replies.last().expect("a final reply");
+    assert_eq!(last.message_type, 0, "{:?}", last.body);
+    let asked_with: Vec<Option<String>> = moved
+        .requests()
+        .iter()
+        .map(|request| request.headers.get("authorization").cloned())
+        .collect();
+    assert!(
+        !asked_with.is_empty()
+            && asked_with
+                .iter()
+                .all(|key| key.as_deref() == Some(FIXTURE_MISP_KEY)),
+        "the reloaded config's MISP was asked with {asked_with:?}"
+    );
+
     let log = runner.log();
     assert!(
         log.contains("removed the protected secrets once read"),

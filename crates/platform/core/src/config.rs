@@ -133,6 +133,14 @@ impl AppConfig {
 
     /// Locates, reads and parses `app.config`, and warns if other users can read it.
     pub fn load(explicit: Option<&Path>) -> Result<AppConfig, ConfigError> {
+        Self::load_with(explicit, &ProtectedSecrets::from_process())
+    }
+
+    /// [`AppConfig::load`] with the protected secrets looked up in `secrets`.
+    pub fn load_with(
+        explicit: Option<&Path>,
+        secrets: &ProtectedSecrets,
+    ) -> Result<AppConfig, ConfigError> {
         let path = Self::locate(explicit)?;
         let origin = path.display().to_string();
         let bytes = std::fs::read(&path).map_err(|error| ConfigError::Read {
@@ -146,7 +154,7 @@ impl AppConfig {
                 error.utf8_error().valid_up_to()
             ),
         })?;
-        let mut config = Self::parse(&text, &origin)?;
+        let mut config = Self::parse_with(&text, &origin, secrets)?;
         config.notices.extend(warn_if_world_readable(&path));
         config.path = Some(path);
         Ok(config)

@@ -14,6 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::aead;
 
+use crate::secret::Secret;
+
 /// The variable App Host sets in its containers.
 pub const APP_HOST_VAR: &str = "APP_HOST_CONTAINER";
 /// Names the secrets directory when it is not [`DEFAULT_SECRETS_DIR`].
@@ -40,6 +42,9 @@ pub struct ProtectedSecrets {
     dir: Option<PathBuf>,
     /// The key's bytes or the problem with it, read at the first secret that needs it.
     key: std::sync::OnceLock<Result<Vec<u8>, String>>,
+    /// Every secret as read by [`ProtectedSecrets::held`]: lookups answer from here and no
+    /// longer read the directory (which is deleted once `app.config` is read).
+    held: Option<std::collections::BTreeMap<String, Result<Secret, String>>>,
 }
 
 impl ProtectedSecrets {
@@ -61,6 +66,7 @@ impl ProtectedSecrets {
         ProtectedSecrets {
             dir: Some(dir.into()),
             key: std::sync::OnceLock::new(),
+            held: None,
         }
     }
 
@@ -69,6 +75,7 @@ impl ProtectedSecrets {
         ProtectedSecrets {
             dir: None,
             key: std::sync::OnceLock::new(),
+            held: None,
         }
     }
 
@@ -80,6 +87,14 @@ impl ProtectedSecrets {
     /// The secret `name`: `None` when there is no file for it (or no directory at all), else
     /// the decrypted text or the problem, naming the file.
     pub fn lookup(&self, name: &str) -> Option<Result<String, String>> {
+        if let Some(held) = &self.held {
+            return held.get(name).map(|found| {
+                found
+                    .as_ref()
+                    .map(|secret| secret.expose().to_string())
+                    .map_err(String::clone)
+            });
+        }
         let dir = self.dir.as_deref()?;
         // A name is a variable name (checked by the caller), so it cannot leave the directory.
         let path = dir.join(name);
@@ -88,6 +103,29 @@ impl ProtectedSecrets {
         }
         let key = self.key.get_or_init(|| read_key(&dir.join(KEY_FILE)));
         Some(read_secret(&path, key.as_deref()))
+    }
+
+    /// These secrets read into memory now, each decrypted or with its problem, so that a
+    /// config read again later (a reload of `app.config` while serving) still finds them
+    /// after the directory is deleted. Hidden files (the key's `.jwk`) are not secrets.
+    pub fn held(&self) -> ProtectedSecrets {
+        let mut held = std::collections::BTreeMap::new();
+        if let Some(dir) = self.dir.as_deref() {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || !entry.path().is_file() {
+                    continue;
+                }
+                if let Some(found) = self.lookup(&name) {
+                    held.insert(name, found.map(Secret::new));
+                }
+            }
+        }
+        ProtectedSecrets {
+            dir: self.dir.clone(),
+            key: std::sync::OnceLock::new(),
+            held: Some(held),
+        }
     }
 
     /// Deletes the secrets directory, as resilient does once `app.config` has been read, so
@@ -241,6 +279,31 @@ mod tests {
             .expect("the fixture token reads")
             .trim()
             .to_string()
+    }
+
+    #[test]
+    fn held_secrets_answer_after_their_directory_is_gone() {
+        let copy = tempfile::tempdir().expect("temporary directory");
+        let dir = copy.path().join("secrets");
+        std::fs::create_dir_all(dir.join(".jwk")).expect("mkdir");
+        for name in ["MISP_KEY", "API_SECRET", ".jwk/key.jwk"] {
+            std::fs::copy(fixtures().join(name), dir.join(name)).expect("copy");
+        }
+        let held = ProtectedSecrets::at(&dir).held();
+        assert_eq!(held.remove_dir().ok(), Some(true));
+        assert_eq!(ProtectedSecrets::at(&dir).lookup("MISP_KEY"), None);
+        assert_eq!(
+            held.lookup("MISP_KEY"),
+            Some(Ok("Fixture0MispKey0Not0Real0000000000000000".to_string()))
+        );
+        assert!(held.lookup("API_SECRET").is_some_and(|found| found.is_ok()));
+        assert_eq!(held.lookup("ABSENT"), None);
+        assert_eq!(held.lookup(".jwk"), None, "the key is not a secret");
+        let shown = format!("{held:?}");
+        assert!(
+            !shown.contains("Fixture0MispKey"),
+            "Debug shows no secret: {shown}"
+        );
     }
 
     #[test]
