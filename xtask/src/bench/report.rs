@@ -623,7 +623,12 @@ pub fn table(report: &Report) -> String {
     ));
     text.push('\n');
     text.push_str("| comparison | value | aim | met |\n|---|---|---|---|\n");
-    for ratio in report.ratios() {
+    // A run of a few scenarios lists only the comparisons it has figures for.
+    let ratios = report
+        .ratios()
+        .into_iter()
+        .filter(|ratio| report.only.is_none() || ratio.value.is_some());
+    for ratio in ratios {
         let unit = ratio.unit;
         let value = ratio.value.map_or_else(
             || "–".to_string(),
@@ -912,6 +917,17 @@ mod tests {
         assert!(
             text.contains("median publish → final reply | 6.00 ms | ≤ 10.0 ms | yes |"),
             "{text}"
+        );
+        assert!(
+            text.contains("| p99 latency, same burst"),
+            "a full run lists every comparison"
+        );
+        report.only = Some(&["sequential"]);
+        let text = table(&report);
+        assert!(text.contains("≤ 10.0 ms | yes |"), "{text}");
+        assert!(
+            !text.contains("| p99 latency, same burst"),
+            "an --only run leaves out comparisons it has no figures for: {text}"
         );
         let json = report.to_json();
         let aim = &json["ratios"]["runner_sequential_p50_ms"];
