@@ -392,10 +392,9 @@ async fn run(cli: Cli, registry: Registry, flags: RunFlags) -> anyhow::Result<Ex
             &registry,
             &metrics,
             &stop,
-            watcher.as_mut(),
+            watcher.as_mut().map(|watcher| (watcher, &secrets)),
             &flags,
             &carried,
-            &secrets,
         )
         .await
         {
@@ -444,10 +443,10 @@ async fn serve_round(
     registry: &Registry,
     metrics: &Option<Arc<Metrics>>,
     stop: &tokio_util::sync::CancellationToken,
-    watcher: Option<&mut reload::ConfigWatcher>,
+    // Watches app.config; a change is loaded with the secrets read at start.
+    watcher: Option<(&mut reload::ConfigWatcher, &ProtectedSecrets)>,
     flags: &RunFlags,
     carried: &service::Carried,
-    secrets: &ProtectedSecrets,
 ) -> Result<Served, StartFailed> {
     let settings = &current.settings;
     config_loaded(&current.config);
@@ -472,7 +471,7 @@ async fn serve_round(
     );
     let mut reloaded: Option<RunConfig> = None;
     let shutdown = async {
-        let Some(watcher) = watcher else {
+        let Some((watcher, secrets)) = watcher else {
             return stop.cancelled().await;
         };
         let change = watcher.next_change(
