@@ -8,6 +8,7 @@ mod commands;
 mod events_read;
 mod hang;
 mod idempotent;
+mod image;
 mod operating;
 mod reload;
 mod scale;

@@ -95,7 +95,18 @@ pub fn build(app: &str, version: &str, binary: &Path, out_dir: &Path) -> Result<
     let ca_certificates = fs::read(CA_CERTIFICATES_PATH).with_context(|| {
         format!("cannot read the CA certificates at {CA_CERTIFICATES_PATH} (Debian package ca-certificates)")
     })?;
-    let image = assemble(app, version, &runner, &ca_certificates)?;
+    build_from(app, version, &runner, &ca_certificates, out_dir)
+}
+
+/// [`build`] from the runner's and the CA bundle's bytes.
+fn build_from(
+    app: &str,
+    version: &str,
+    runner: &[u8],
+    ca_certificates: &[u8],
+    out_dir: &Path,
+) -> Result<BuiltImage> {
+    let image = assemble(app, version, runner, ca_certificates)?;
     fs::create_dir_all(out_dir).with_context(|| format!("cannot create {}", out_dir.display()))?;
     let oci_layout_dir = out_dir.join(format!("image-{app}-{version}.oci"));
     let docker_archive = out_dir.join(format!("image-{app}-{version}.docker.tar"));
@@ -582,4 +593,359 @@ fn check_static_x86_64(elf: &[u8]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Read;
+
+    use super::*;
+
+    /// An ELF header for x86_64 with no program headers: static as far as the check goes.
+    fn fake_static_runner() -> Vec<u8> {
+        let mut elf = vec![0u8; 64];
+        elf[..6].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1]);
+        elf[18..20].copy_from_slice(&62u16.to_le_bytes());
+        elf[32..40].copy_from_slice(&64u64.to_le_bytes());
+        elf[54..56].copy_from_slice(&56u16.to_le_bytes());
+        elf.extend_from_slice(b"the rest of the runner");
+        elf
+    }
+
+    const FAKE_CA: &[u8] = b"-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n";
+
+    fn fake_image() -> Image {
+        assemble("fn_misp", "1.2.3", &fake_static_runner(), FAKE_CA)
+            .unwrap_or_else(|error| panic!("{error:#}"))
+    }
+
+    fn json(blob: &Blob) -> serde_json::Value {
+        serde_json::from_slice(&blob.bytes).expect("the blob is JSON")
+    }
+
+    /// (path, kind, mode, uid, gid, link target or contents) of every layer entry, in order.
+    fn layer_listing(layer: &Blob) -> Vec<(String, char, u32, u64, u64, Vec<u8>)> {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&layer.bytes[..]));
+        let mut listing = Vec::new();
+        for entry in archive.entries().expect("a tar") {
+            let mut entry = entry.expect("a tar entry");
+            let header = entry.header().clone();
+            let kind = match header.entry_type() {
+                tar::EntryType::Directory => 'd',
+                tar::EntryType::Regular => 'f',
+                tar::EntryType::Symlink => 'l',
+                other => panic!("unexpected entry type {other:?}"),
+            };
+            let mut contents = Vec::new();
+            entry.read_to_end(&mut contents).expect("entry contents");
+            if let Ok(Some(target)) = header.link_name() {
+                contents = target.to_string_lossy().as_bytes().to_vec();
+            }
+            assert_eq!(header.mtime().ok(), Some(0), "mtime of {:?}", header.path());
+            listing.push((
+                header
+                    .path()
+                    .expect("a path")
+                    .to_string_lossy()
+                    .into_owned(),
+                kind,
+                header.mode().expect("a mode"),
+                header.uid().expect("a uid"),
+                header.gid().expect("a gid"),
+                contents,
+            ));
+        }
+        listing
+    }
+
+    #[test]
+    fn the_layer_holds_the_runner_its_second_name_certificates_users_and_app_directories_only() {
+        let image = fake_image();
+        let listing = layer_listing(&image.layer);
+        let summary: Vec<(&str, char, u32, u64, u64)> = listing
+            .iter()
+            .map(|(path, kind, mode, uid, gid, _)| {
+                (path.trim_end_matches('/'), *kind, *mode, *uid, *gid)
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("etc", 'd', 0o755, 0, 0),
+                ("etc/group", 'f', 0o644, 0, 0),
+                ("etc/nsswitch.conf", 'f', 0o644, 0, 0),
+                ("etc/passwd", 'f', 0o644, 0, 0),
+                ("etc/rescircuits", 'd', 0o775, 1001, 1001),
+                ("etc/secrets", 'd', 0o770, 1001, 1001),
+                ("etc/ssl", 'd', 0o755, 0, 0),
+                ("etc/ssl/certs", 'd', 0o755, 0, 0),
+                ("etc/ssl/certs/ca-certificates.crt", 'f', 0o644, 0, 0),
+                ("tmp", 'd', 0o1777, 0, 0),
+                ("usr", 'd', 0o755, 0, 0),
+                ("usr/local", 'd', 0o755, 0, 0),
+                ("usr/local/bin", 'd', 0o755, 0, 0),
+                ("usr/local/bin/resilient-circuits", 'l', 0o777, 0, 0),
+                ("usr/local/bin/soar-runner", 'f', 0o755, 0, 0),
+                ("var", 'd', 0o755, 0, 0),
+                ("var/log", 'd', 0o755, 0, 0),
+                ("var/log/rescircuits", 'd', 0o775, 1001, 1001),
+                ("var/rescircuits", 'd', 0o775, 1001, 1001),
+            ],
+            "no shell, no libraries: the image is the runner and what it reads"
+        );
+        let contents = |wanted: &str| {
+            listing
+                .iter()
+                .find(|(path, ..)| path == wanted)
+                .map(|(.., contents)| contents.clone())
+                .unwrap_or_else(|| panic!("{wanted} is in the layer"))
+        };
+        assert_eq!(contents("usr/local/bin/soar-runner"), fake_static_runner());
+        assert_eq!(contents("usr/local/bin/resilient-circuits"), b"soar-runner");
+        assert_eq!(contents("etc/ssl/certs/ca-certificates.crt"), FAKE_CA);
+        let passwd = String::from_utf8(contents("etc/passwd")).expect("text");
+        assert!(
+            passwd
+                .lines()
+                .any(|line| line.starts_with("appuser:x:1001:1001:")),
+            "{passwd}"
+        );
+        let group = String::from_utf8(contents("etc/group")).expect("text");
+        assert!(
+            group.lines().any(|line| line == "appuser:x:1001:"),
+            "{group}"
+        );
+        assert_eq!(image.uncompressed_layer_size, {
+            let mut tar = Vec::new();
+            flate2::read::GzDecoder::new(&image.layer.bytes[..])
+                .read_to_end(&mut tar)
+                .expect("gzip");
+            tar.len() as u64
+        });
+    }
+
+    #[test]
+    fn the_config_runs_resilient_circuits_as_1001_with_app_hosts_environment() {
+        let image = fake_image();
+        let config = json(&image.config);
+        assert_eq!(config["architecture"], "amd64");
+        assert_eq!(config["os"], "linux");
+        assert_eq!(config["created"], CREATED);
+        let run = &config["config"];
+        assert_eq!(run["User"], "1001");
+        assert_eq!(
+            run["Entrypoint"],
+            serde_json::json!(["/usr/local/bin/resilient-circuits"])
+        );
+        assert_eq!(run["Cmd"], serde_json::json!(["run"]));
+        let env: Vec<&str> = run["Env"]
+            .as_array()
+            .expect("Env is a list")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        for wanted in [
+            "APP_HOST_CONTAINER=1",
+            "APP_CONFIG_FILE=/etc/rescircuits/app.config",
+            "APP_LOG_DIR=/var/log/rescircuits",
+            "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+            "PATH=/usr/local/bin",
+        ] {
+            assert!(env.contains(&wanted), "{wanted} in {env:?}");
+        }
+        assert_eq!(run["Labels"]["org.opencontainers.image.version"], "1.2.3");
+        assert_eq!(image.reference, "ibmresilient/fn_misp:1.2.3");
+
+        let mut tar = Vec::new();
+        flate2::read::GzDecoder::new(&image.layer.bytes[..])
+            .read_to_end(&mut tar)
+            .expect("gzip");
+        assert_eq!(
+            config["rootfs"],
+            serde_json::json!({"type": "layers", "diff_ids": [sha256_digest(&tar)]}),
+            "the diff id is the digest of the unpacked layer"
+        );
+    }
+
+    #[test]
+    fn the_manifest_names_the_config_and_the_gzip_layer_by_digest_and_size() {
+        let image = fake_image();
+        let manifest = json(&image.manifest);
+        assert_eq!(manifest["schemaVersion"], 2);
+        assert_eq!(
+            manifest["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        assert_eq!(
+            manifest["config"],
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": image.config.digest,
+                "size": image.config.bytes.len(),
+            })
+        );
+        assert_eq!(
+            manifest["layers"],
+            serde_json::json!([{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": image.layer.digest,
+                "size": image.layer.bytes.len(),
+            }])
+        );
+        assert_eq!(image.manifest.digest, sha256_digest(&image.manifest.bytes));
+        assert_eq!(
+            image.compressed_size(),
+            (image.layer.bytes.len() + image.config.bytes.len() + image.manifest.bytes.len())
+                as u64
+        );
+    }
+
+    /// The labels are a hash map in oci-spec; two maps in one process hash differently, so
+    /// an unsorted serialisation would show here.
+    #[test]
+    fn the_same_inputs_give_the_same_manifest_digest() {
+        let digests: Vec<String> = (0..16).map(|_| fake_image().manifest.digest).collect();
+        assert!(
+            digests.iter().all(|digest| *digest == digests[0]),
+            "{digests:?}"
+        );
+        let other = assemble("fn_misp", "1.2.4", &fake_static_runner(), FAKE_CA).expect("an image");
+        assert_ne!(
+            other.manifest.digest, digests[0],
+            "the version is in the config"
+        );
+    }
+
+    #[test]
+    fn build_writes_an_oci_layout_and_a_docker_archive_that_agree() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let built = build_from(
+            "fn_misp",
+            "1.2.3",
+            &fake_static_runner(),
+            FAKE_CA,
+            dir.path(),
+        )
+        .unwrap_or_else(|error| panic!("{error:#}"));
+        assert_eq!(built.reference, "ibmresilient/fn_misp:1.2.3");
+        assert_eq!(
+            built.oci_layout_dir,
+            dir.path().join("image-fn_misp-1.2.3.oci")
+        );
+
+        let layout = &built.oci_layout_dir;
+        let read_json = |path: &Path| -> serde_json::Value {
+            serde_json::from_slice(&fs::read(path).expect("the file exists")).expect("JSON")
+        };
+        assert_eq!(
+            read_json(&layout.join("oci-layout")),
+            serde_json::json!({"imageLayoutVersion": "1.0.0"})
+        );
+        let index = read_json(&layout.join("index.json"));
+        let entry = &index["manifests"][0];
+        assert_eq!(entry["digest"], built.manifest_digest.as_str());
+        assert_eq!(
+            entry["annotations"]["org.opencontainers.image.ref.name"],
+            "1.2.3"
+        );
+        assert_eq!(
+            entry["platform"],
+            serde_json::json!({"architecture": "amd64", "os": "linux"})
+        );
+        let blob = |digest: &str| {
+            let bytes = fs::read(
+                layout
+                    .join("blobs/sha256")
+                    .join(digest.trim_start_matches("sha256:")),
+            )
+            .unwrap_or_else(|error| panic!("blob {digest}: {error}"));
+            assert_eq!(sha256_digest(&bytes), digest, "a blob's name is its digest");
+            bytes
+        };
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&blob(&built.manifest_digest)).expect("JSON");
+        let config_digest = manifest["config"]["digest"].as_str().expect("a digest");
+        assert_eq!(config_digest, built.config_digest);
+        blob(config_digest);
+        let layer_digest = manifest["layers"][0]["digest"].as_str().expect("a digest");
+        blob(layer_digest);
+        let blob_sizes: u64 = fs::read_dir(layout.join("blobs/sha256"))
+            .expect("the blobs")
+            .map(|entry| entry.expect("an entry").metadata().expect("metadata").len())
+            .sum();
+        assert_eq!(blob_sizes, built.compressed_size);
+
+        let mut archive = tar::Archive::new(fs::File::open(&built.docker_archive).expect("tar"));
+        let mut files = BTreeMap::new();
+        for entry in archive.entries().expect("a tar") {
+            let mut entry = entry.expect("an entry");
+            let path = entry.path().expect("a path").to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).expect("contents");
+            files.insert(path, bytes);
+        }
+        let docker_manifest: serde_json::Value =
+            serde_json::from_slice(&files["manifest.json"]).expect("JSON");
+        let hex = |digest: &str| format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+        assert_eq!(
+            docker_manifest,
+            serde_json::json!([{
+                "Config": hex(config_digest),
+                "RepoTags": ["ibmresilient/fn_misp:1.2.3"],
+                "Layers": [hex(layer_digest)],
+            }])
+        );
+        assert_eq!(files[&hex(layer_digest)], blob(layer_digest));
+        assert_eq!(files[&hex(config_digest)], blob(config_digest));
+
+        let again = build_from(
+            "fn_misp",
+            "1.2.3",
+            &fake_static_runner(),
+            FAKE_CA,
+            dir.path(),
+        )
+        .expect("a second build");
+        assert_eq!(again.manifest_digest, built.manifest_digest);
+        assert_eq!(
+            fs::read_dir(layout.join("blobs/sha256"))
+                .expect("blobs")
+                .count(),
+            3,
+            "a rebuild leaves no stale blob"
+        );
+    }
+
+    #[test]
+    fn only_a_static_x86_64_executable_goes_in() {
+        assert!(check_static_x86_64(&fake_static_runner()).is_ok());
+        let message = |bytes: &[u8]| {
+            check_static_x86_64(bytes)
+                .map(|()| "accepted".to_string())
+                .unwrap_or_else(|error| error.to_string())
+        };
+        assert_eq!(
+            message(b"#!/bin/sh\n"),
+            "not a 64-bit little-endian ELF executable"
+        );
+        let mut arm = fake_static_runner();
+        arm[18..20].copy_from_slice(&183u16.to_le_bytes());
+        assert_eq!(message(&arm), "not an x86_64 executable");
+        // One program header, of type PT_INTERP: what a dynamically linked executable has.
+        let mut dynamic = fake_static_runner();
+        dynamic.truncate(64);
+        dynamic[56..58].copy_from_slice(&1u16.to_le_bytes());
+        dynamic.extend_from_slice(&3u32.to_le_bytes());
+        dynamic.extend_from_slice(&[0; 52]);
+        assert!(
+            message(&dynamic).starts_with("dynamically linked"),
+            "{}",
+            message(&dynamic)
+        );
+        let mut truncated = fake_static_runner();
+        truncated.truncate(64);
+        truncated[56..58].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(message(&truncated), "truncated ELF header");
+    }
 }
