@@ -28,10 +28,30 @@ fn built_image() -> &'static BuiltImage {
             .iter()
             .find(|app| app.name == "fn_misp")
             .expect("fn_misp is registered");
-        let out_dir = std::env::temp_dir().join(format!("soar-e2e-image-{}", std::process::id()));
+        let out_dir = image_dir();
         xtask::image::build(app.name, app.info.version, &binary, &out_dir)
             .unwrap_or_else(|error| panic!("building the image: {error:#}"))
     })
+}
+
+/// `<target>/e2e-image/<pid>`, one per test process (they may run at once); the directories
+/// of processes that have ended are removed.
+fn image_dir() -> PathBuf {
+    let test_binary = std::env::current_exe().expect("the test binary has a path");
+    let parent = test_binary
+        .ancestors()
+        .nth(3)
+        .expect("the test binary lives in <target>/<profile>/deps")
+        .join("e2e-image");
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        for entry in entries.flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !Path::new("/proc").join(&pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    parent.join(std::process::id().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,6 +243,8 @@ async fn the_unpacked_image_serves_a_call_as_user_1001() {
 struct Podman {
     _dir: tempfile::TempDir,
     containers_conf: PathBuf,
+    /// The loaded image, removed again at the end (unless a container still uses it).
+    image_id: String,
 }
 
 impl Podman {
@@ -239,6 +261,10 @@ impl Podman {
         let podman = Podman {
             _dir: dir,
             containers_conf,
+            image_id: image
+                .config_digest
+                .trim_start_matches("sha256:")
+                .to_string(),
         };
         let failed = |what: &str, output: Result<Output, std::io::Error>| match output {
             Ok(output) if output.status.success() => Ok(()),
@@ -263,7 +289,7 @@ impl Podman {
             podman
                 .command()
                 .args(["run", "--rm", "--network=host"])
-                .arg(image.config_digest.trim_start_matches("sha256:"))
+                .arg(&podman.image_id)
                 .arg("functions")
                 .output(),
         )?;
@@ -297,6 +323,12 @@ impl Podman {
             podman: self,
             name: name.to_string(),
         }
+    }
+}
+
+impl Drop for Podman {
+    fn drop(&mut self) {
+        let _ = self.command().args(["rmi", &self.image_id]).output();
     }
 }
 
