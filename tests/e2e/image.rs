@@ -75,16 +75,25 @@ async fn under_podman_the_image_serves_a_call_passes_selftest_and_drains_on_stop
     let config = harness.write_config("image", &options);
     // MISP by a name only the container's /etc/hosts knows; SOAR and the broker by
     // `localhost`: a static glibc must resolve both.
+    // No cafile: SOAR's and the broker's CAs are trusted through the image's bundle
+    // (SSL_CERT_FILE), replaced here by one holding them, as a customer's CA would be.
     let text = std::fs::read_to_string(&config).expect("the config");
     let misp_url = harness.misp.url().to_string();
     assert!(misp_url.contains("127.0.0.1"), "{misp_url}");
+    let text: String = text
+        .replace(&misp_url, &misp_url.replace("127.0.0.1", "misp-sim.test"))
+        .lines()
+        .filter(|line| !line.starts_with("cafile=") && !line.starts_with("stomp_cafile="))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    std::fs::write(&config, text).expect("rewrite the config");
+    let bundle = harness.dir.path().join("ca-bundle.pem");
+    let read = |path: &Path| std::fs::read_to_string(path).expect("a CA certificate");
     std::fs::write(
-        &config,
-        text.replace(&misp_url, &misp_url.replace("127.0.0.1", "misp-sim.test")),
+        &bundle,
+        read(&harness.dir.path().join("soar-ca.pem")) + &read(&harness.broker.ca),
     )
-    .expect("rewrite the config");
-    open_to_everyone(harness.dir.path());
-    let broker_ca_dir = harness.broker.ca.parent().expect("the CA has a directory");
+    .expect("write the CA bundle");
 
     let name = format!("soar-e2e-image-{}", harness.org_id);
     let container = podman.run_detached(
@@ -92,13 +101,9 @@ async fn under_podman_the_image_serves_a_call_passes_selftest_and_drains_on_stop
         &[
             "--network=host".to_string(),
             "--add-host=misp-sim.test:127.0.0.1".to_string(),
-            volume(harness.dir.path(), harness.dir.path()),
-            volume(broker_ca_dir, broker_ca_dir),
+            volume(&bundle, Path::new(xtask::image::CA_CERTIFICATES_PATH)),
             volume(&config, Path::new("/etc/rescircuits/app.config")),
-            image
-                .config_digest
-                .trim_start_matches("sha256:")
-                .to_string(),
+            podman.image_id.clone(),
         ],
     );
     container.wait_for_log("has started successfully", WAIT);
@@ -353,6 +358,12 @@ impl Container<'_> {
         while Instant::now() < deadline {
             if self.log().contains(needle) {
                 return;
+            }
+            let running =
+                self.podman
+                    .output(&["inspect", "--format", "{{.State.Running}}", &self.name]);
+            if String::from_utf8_lossy(&running.stdout).trim() == "false" {
+                break;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
