@@ -283,6 +283,11 @@ pub(crate) fn config_loaded(config: &AppConfig) {
     match secrets.remove_dir() {
         Ok(true) => tracing::info!(dir = %dir.display(), "removed the protected secrets once read"),
         Ok(false) => {}
+        // App Host may mount the secrets read-only; resilient ignores that too.
+        Err(error) if error.kind() == std::io::ErrorKind::ReadOnlyFilesystem => tracing::info!(
+            dir = %dir.display(),
+            "the protected secrets are on a read-only mount, so they stay there"
+        ),
         Err(error) => tracing::warn!(
             dir = %dir.display(),
             %error,

@@ -155,7 +155,10 @@ impl AppConfig {
             ),
         })?;
         let mut config = Self::parse_with(&text, &origin, secrets)?;
-        config.notices.extend(warn_if_world_readable(&path));
+        // In App Host the platform writes and mounts the file; its mode is not the user's.
+        if !crate::protected::in_app_host() {
+            config.notices.extend(warn_if_world_readable(&path));
+        }
         config.path = Some(path);
         Ok(config)
     }
@@ -1373,6 +1376,17 @@ pub(crate) mod tests {
                     .notices()
                     .is_empty()
             );
+        });
+        // In App Host the platform mounts the file with its own mode: no warning.
+        set_mode(0o644);
+        jailed(|jail| {
+            jail.set_env("APP_HOST_CONTAINER", "1");
+            jail.set_env(
+                "SOAR_SECRETS_DIR",
+                directory.path().join("no-secrets").display(),
+            );
+            let loaded = AppConfig::load(Some(&path)).expect("loads");
+            assert!(loaded.notices().is_empty(), "{:?}", loaded.notices());
         });
         assert_eq!(
             warn_if_world_readable(&directory.path().join("absent")),

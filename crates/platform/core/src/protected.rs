@@ -128,13 +128,24 @@ impl ProtectedSecrets {
         }
     }
 
-    /// Deletes the secrets directory, as resilient does once `app.config` has been read, so
-    /// that nothing else in the container can read them later. Returns whether it was there.
+    /// Deletes the secrets, as resilient does once `app.config` has been read, so that
+    /// nothing else in the container can read them later. Returns whether there were any.
+    /// Everything inside the directory goes; the directory itself too where its parent
+    /// allows (App Host mounts it, and `/etc` is not the app's), as resilient ignores that.
     pub fn remove_dir(&self) -> std::io::Result<bool> {
-        match self.dir.as_deref() {
-            Some(dir) if dir.is_dir() => std::fs::remove_dir_all(dir).map(|()| true),
-            _ => Ok(false),
+        let Some(dir) = self.dir.as_deref().filter(|dir| dir.is_dir()) else {
+            return Ok(false);
+        };
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
         }
+        let _ = std::fs::remove_dir(dir);
+        Ok(true)
     }
 }
 
@@ -461,5 +472,29 @@ mod tests {
         assert!(!secrets_dir.exists());
         assert!(!secrets.remove_dir().unwrap());
         assert!(!ProtectedSecrets::none().remove_dir().unwrap());
+    }
+
+    /// App Host mounts the directory in `/etc`, which the app's user cannot write: its
+    /// contents go and the directory is left without an error.
+    #[cfg(unix)]
+    #[test]
+    fn remove_dir_empties_a_directory_it_cannot_delete() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("etc");
+        let secrets_dir = parent.join("secrets");
+        std::fs::create_dir_all(secrets_dir.join(".jwk")).unwrap();
+        std::fs::write(secrets_dir.join(".jwk/key.jwk"), "{}").unwrap();
+        std::fs::write(secrets_dir.join("NAME"), "token").unwrap();
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let removed = ProtectedSecrets::at(&secrets_dir).remove_dir();
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(removed.unwrap());
+        // As root the directory goes too; as anyone else it stays, empty.
+        let left: Vec<_> = std::fs::read_dir(&secrets_dir)
+            .map(|entries| entries.flatten().map(|entry| entry.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
     }
 }
