@@ -303,12 +303,14 @@ async fn run_plan(plan: Plan) -> Result<Report> {
     let started = Instant::now();
     let root = crate::workspace_root();
     let target = setup::target_dir(&root);
-    eprintln!("bench: building soar-runner in release mode");
     let runner_binary = match std::env::var_os("BENCH_RUNNER_BINARY") {
         // A binary built before (another revision for an A/B, or the same one for a second
         // broker configuration) is measured as it is.
         Some(binary) => std::path::PathBuf::from(binary),
-        None => setup::build_runner(&root, &target)?,
+        None => {
+            eprintln!("bench: building soar-runner with the dist profile");
+            setup::build_runner(&root, &target)?
+        }
     };
     let venv = setup::python_env(&target)?;
     let work_dir = target.join("bench-work");
