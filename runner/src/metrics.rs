@@ -669,7 +669,10 @@ mod tests {
             text.contains("soar_runner_workers_free 5\n"),
             "the new round's semaphore is watched: {text}"
         );
-        assert!(text.contains("soar_runner_calls_in_flight 1\n"), "counters carry on: {text}");
+        assert!(
+            text.contains("soar_runner_calls_in_flight 1\n"),
+            "counters carry on: {text}"
+        );
     }
 
     #[test]

@@ -165,7 +165,10 @@ async fn a_config_that_does_not_load_is_logged_and_the_old_one_keeps_serving() {
     // A good config after the broken one is taken, and its log level applies at once.
     assert!(!runner.log().contains(" DEBUG "), "loglevel=info so far");
     replace_config(&config, &text.replace("loglevel=info", "loglevel=DEBUG"));
-    wait_until(WAIT, || runner.count_in_log("has started successfully") >= 2).await;
+    wait_until(WAIT, || {
+        runner.count_in_log("has started successfully") >= 2
+    })
+    .await;
     let (_id, replies) = harness.search_once("203.0.113.100").await;
     completed_results(&replies);
     let log = runner.log();

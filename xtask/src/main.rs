@@ -29,7 +29,10 @@ fn run(arguments: Vec<String>) -> Result<ExitCode> {
     if arguments.first().is_some_and(|command| command == "bench") {
         return bench::run(&arguments[1..]);
     }
-    if arguments.first().is_some_and(|command| command == "package") {
+    if arguments
+        .first()
+        .is_some_and(|command| command == "package")
+    {
         return xtask::package::run(&arguments[1..]);
     }
     if arguments.first().is_some_and(|command| command == "image") {
