@@ -296,12 +296,12 @@ impl Metrics {
         );
         runner.register(
             "replies_resent",
-            "Final replies sent again: after a reconnect, or for a redelivered message whose reply was lost",
+            "Kept final replies committed when their message was delivered again",
             metrics.replies_resent.clone(),
         );
         runner.register(
             "replies_kept",
-            "Final replies that could not be sent and were kept to be sent after reconnecting",
+            "Final replies not committed, kept until their message is delivered again",
             metrics.replies_kept.clone(),
         );
         metrics

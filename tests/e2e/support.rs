@@ -405,24 +405,6 @@ impl Drop for Runner {
     }
 }
 
-/// The correlation ids whose final reply the runner logged as not confirmed by the broker
-/// (and so sent again after reconnecting).
-pub fn unconfirmed_replies(log: &str) -> std::collections::HashSet<String> {
-    log.lines()
-        .filter(|line| line.contains("the reply could not be sent"))
-        .filter_map(|line| {
-            let after = &line[line.find("correlation_id")?..];
-            let start = after.find("invid:")?;
-            Some(
-                after[start..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == ':')
-                    .collect(),
-            )
-        })
-        .collect()
-}
-
 /// The bodies of every final reply `id` got, in arrival order.
 pub fn final_bodies(driver: &Driver, id: &str) -> Vec<serde_json::Value> {
     driver
