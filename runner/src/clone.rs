@@ -195,7 +195,7 @@ pub async fn clone_in_soar(
         )
         .await
         .context("SOAR refused the import of the copies")?;
-    let messages = import_messages(&import);
+    let messages = crate::customize::import_messages(&import);
     for message in &messages {
         writeln!(out, "{message}")?;
     }
@@ -805,24 +805,6 @@ fn supports_playbooks(version: &str) -> bool {
         .next()
         .and_then(|major| major.trim().parse::<u32>().ok())
         .is_none_or(|major| major >= 44)
-}
-
-/// SOAR's messages about the import, as "TYPE: text".
-fn import_messages(import: &Value) -> Vec<String> {
-    import
-        .get("messages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|message| {
-            let kind = message
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("INFO");
-            let text = message.get("text").and_then(Value::as_str).unwrap_or("");
-            format!("{kind}: {text}")
-        })
-        .collect()
 }
 
 /// Gives each copied destination the API keys and users of its original: SOAR ignores

@@ -246,7 +246,7 @@ fn destination_names(export: &Value) -> Vec<String> {
 }
 
 /// SOAR's messages about the import, such as objects it will update, as "TYPE: text".
-fn import_messages(import: &Value) -> Vec<String> {
+pub(crate) fn import_messages(import: &Value) -> Vec<String> {
     import
         .get("messages")
         .and_then(Value::as_array)

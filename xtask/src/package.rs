@@ -13,7 +13,7 @@ pub mod samples;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
@@ -493,7 +493,10 @@ pub fn run(arguments: &[String]) -> Result<ExitCode> {
     let options = parse_options(arguments)?;
     let binary = match &options.binary {
         Some(path) => path.clone(),
-        None => build_static(&root)?,
+        None => {
+            println!("building the static soar-runner (scripts/build-static; a few minutes)");
+            crate::image::build_static_runner(&root)?
+        }
     };
     let out_dir = root.join(DIST_DIR);
     for app in &apps {
@@ -563,25 +566,6 @@ pub fn parse_options(arguments: &[String]) -> Result<Options> {
 
 /// The tarball's and the zip's file time: 2025-01-01T00:00:00Z, the export's date.
 const FILE_TIME_SECONDS: u64 = (export::EXPORT_DATE_MS / 1000) as u64;
-
-fn build_static(root: &Path) -> Result<PathBuf> {
-    println!("building the static soar-runner (scripts/build-static; a few minutes)");
-    let output = Command::new("bash")
-        .arg(root.join("scripts/build-static"))
-        .current_dir(root)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .context("cannot run scripts/build-static")?;
-    if !output.status.success() {
-        bail!("scripts/build-static failed ({})", output.status);
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let printed = stdout
-        .lines()
-        .last()
-        .ok_or_else(|| anyhow!("scripts/build-static printed no path"))?;
-    Ok(root.join(printed.trim()))
-}
 
 fn write_samples(root: &Path, apps: &[App]) -> Result<ExitCode> {
     let registry = soar_core::Registry::from_inventory().map_err(|error| anyhow!(error))?;

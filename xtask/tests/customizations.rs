@@ -3,12 +3,14 @@
 //! resilient-sdk's own loader: what SOAR and the SDK know the apps by must not move.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
 use xtask::sources::AppSources;
 use xtask::{App, CUSTOMIZATIONS_DIR, export, registered_apps, workspace_root};
+
+mod support;
 
 fn registered_app(name: &str) -> App {
     let apps = registered_apps().unwrap_or_else(|error| panic!("the registry: {error:#}"));
@@ -862,44 +864,12 @@ fn urlscanio_playbook_is_offered_on_url_artifacts_and_calls_the_function() {
     }
 }
 
-/// Where the resilient-sdk virtualenv lives: the place `scripts/python-env` makes it.
-fn python_env_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SOAR_PYTHON_ENV") {
-        return PathBuf::from(dir);
-    }
-    // CARGO_TARGET_TMPDIR is <target dir>/tmp.
-    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    target_tmp.parent().unwrap_or(target_tmp).join("python-env")
-}
-
 #[test]
 fn resilient_sdk_loads_every_function_field_workflow_and_playbook() {
-    let in_ci = std::env::var_os("CI").is_some();
-    if Command::new("python3").arg("--version").output().is_err() {
-        assert!(
-            !in_ci,
-            "python3 is required in CI to check the export with resilient-sdk"
-        );
-        eprintln!("skipped: python3 is not installed");
+    let Some(python) = support::resilient_sdk_python("the export") else {
         return;
-    }
+    };
     let root = workspace_root();
-    let target_dir = python_env_dir()
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let made = Command::new("bash")
-        .arg(root.join("scripts/python-env"))
-        .env("SOAR_PYTHON_ENV", python_env_dir())
-        .env("CARGO_TARGET_DIR", target_dir)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run scripts/python-env: {error}"));
-    assert!(
-        made.status.success(),
-        "scripts/python-env failed:\n{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let python = python_env_dir().join("bin/python");
 
     let apps = registered_apps().unwrap_or_else(|error| panic!("the registry: {error:#}"));
     for name in ["fn_misp", "fn_urlscanio"] {

@@ -15,6 +15,8 @@ use xtask::package::{
 use xtask::sources::AppSources;
 use xtask::{App, CUSTOMIZATIONS_DIR, export, registered_apps, workspace_root};
 
+mod support;
+
 fn apps() -> Vec<App> {
     let apps = registered_apps().unwrap_or_else(|error| panic!("the registry: {error:#}"));
     for name in ["fn_misp", "fn_urlscanio"] {
@@ -408,46 +410,12 @@ fn the_zips_export_is_tagged_and_carries_each_functions_payload_samples() {
     }
 }
 
-/// Where the resilient-sdk virtualenv lives: the place `scripts/python-env` makes it (the
-/// same rule as `customizations.rs`).
-fn python_env_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SOAR_PYTHON_ENV") {
-        return PathBuf::from(dir);
-    }
-    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    target_tmp.parent().unwrap_or(target_tmp).join("python-env")
-}
-
 #[test]
 fn resilient_sdk_loads_the_export_from_each_zip() {
-    let in_ci = std::env::var_os("CI").is_some();
-    if Command::new("python3").arg("--version").output().is_err() {
-        assert!(
-            !in_ci,
-            "python3 is required in CI to check the zip with resilient-sdk"
-        );
-        eprintln!("skipped: python3 is not installed");
+    let Some(python) = support::resilient_sdk_python("the zip") else {
         return;
-    }
+    };
     let root = workspace_root();
-    let made = Command::new("bash")
-        .arg(root.join("scripts/python-env"))
-        .env("SOAR_PYTHON_ENV", python_env_dir())
-        .env(
-            "CARGO_TARGET_DIR",
-            python_env_dir()
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default(),
-        )
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run scripts/python-env: {error}"));
-    assert!(
-        made.status.success(),
-        "scripts/python-env failed:\n{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
-    let python = python_env_dir().join("bin/python");
     for app in apps() {
         let (dir, zip) = package(&app, &ImageRef::Tag);
         let sources = AppSources::load(&root.join(CUSTOMIZATIONS_DIR).join(app.name))
