@@ -6,14 +6,14 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use xtask::image::BuiltImage;
 
-use super::support::{Harness, RunnerOptions, repo_root};
+use super::support::{Harness, Runner, RunnerOptions, repo_root};
 use super::{WAIT, completed_results, expect_completed, invoke_many, wait_until};
 
 /// The fn_misp image, built once per test run from the static runner (cargo caches it).
@@ -216,14 +216,12 @@ async fn the_unpacked_image_serves_a_call_as_user_1001() {
 
     let log_path = harness.dir.path().join("unpacked.log");
     let log = std::fs::File::create(&log_path).expect("the log file");
-    let mut runner = Process {
-        child: Some(
-            command(&["run"], Stdio::from(log))
-                .spawn()
-                .expect("the runner starts"),
-        ),
+    let mut runner = Runner::watch(
+        command(&["run"], Stdio::from(log))
+            .spawn()
+            .expect("the runner starts"),
         log_path,
-    };
+    );
     runner.wait_for_log("has started successfully", WAIT);
     let (_, replies) = harness.search_once("198.51.100.7").await;
     completed_results(&replies);
@@ -381,67 +379,6 @@ impl Drop for Container<'_> {
             .command()
             .args(["rm", "--force", "--time", "0", &self.name])
             .output();
-    }
-}
-
-/// A process run from the unpacked image, its stderr in a file, killed if the test fails.
-struct Process {
-    child: Option<Child>,
-    log_path: PathBuf,
-}
-
-impl Process {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    fn wait_for_log(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log().contains(needle) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "the runner never logged '{needle}'; its log:\n{}",
-            self.log()
-        );
-    }
-
-    fn terminate(&self) {
-        if let Some(child) = &self.child {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(child.id().to_string())
-                .status();
-        }
-    }
-
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        let child = self.child.as_mut().expect("the runner is running");
-        loop {
-            if let Some(status) = child.try_wait().expect("try_wait works") {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the runner did not exit within {timeout:?}; its log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -333,6 +333,12 @@ impl Runner {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("soar-runner starts");
+        Runner::watch(child, log_path)
+    }
+
+    /// A runner started some other way (from an unpacked image, say) whose stderr goes to
+    /// `log_path`; killed when dropped, like one [`Runner::spawn`] started.
+    pub fn watch(child: Child, log_path: PathBuf) -> Runner {
         Runner {
             child: Some(child),
             log_path,
