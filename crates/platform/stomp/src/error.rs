@@ -97,6 +97,32 @@ impl StompError {
         )
     }
 
+    /// The same failure, for another caller of a grouped commit: the broker's ERROR and the
+    /// end of the connection as they are, anything else (which ends the connection too) as
+    /// [`StompError::NotConnected`] with this error's text as the reason.
+    pub(crate) fn for_another(&self, addr: &str) -> StompError {
+        match self {
+            StompError::ServerError {
+                addr,
+                message,
+                body,
+            } => StompError::ServerError {
+                addr: addr.clone(),
+                message: message.clone(),
+                body: body.clone(),
+            },
+            StompError::NotConnected { addr, reason } => StompError::NotConnected {
+                addr: addr.clone(),
+                reason: reason.clone(),
+            },
+            StompError::Disconnected { addr } => StompError::Disconnected { addr: addr.clone() },
+            other => StompError::NotConnected {
+                addr: addr.to_owned(),
+                reason: other.to_string(),
+            },
+        }
+    }
+
     pub(crate) fn from_codec(addr: &str, error: CodecError) -> StompError {
         match error {
             CodecError::Io(source) => StompError::Io {

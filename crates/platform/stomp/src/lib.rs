@@ -48,7 +48,13 @@
 //!   ended, so a caller can keep an unsent reply and send it after reconnecting.
 //! * [`StompSender::transaction`] collects SENDs and ACKs that [`Transaction::commit`] sends
 //!   as one STOMP transaction (BEGIN, the frames, COMMIT with a receipt): the broker applies
-//!   all of them or, when the connection ends first, none.
+//!   all of them or, when the connection ends first, none. [`Transaction::commit_grouped`]
+//!   lets transactions that become ready while a commit is out share the next COMMIT (group
+//!   commit). ActiveMQ 5.17's work for a COMMIT that carries an ACK grows with the number of
+//!   messages queued on the ACKed queue (a bare client, 10,000 queued: 1.7 ms of broker CPU
+//!   per transaction of one reply and one ACK, 0.30 ms per reply when 20 share a COMMIT,
+//!   0.19 ms with no transaction), so under load fewer, larger commits are what keeps the
+//!   broker from being the bottleneck.
 //! * [`StompReceiver::next_message`] yields MESSAGE frames. When the connection ends it returns
 //!   the reason once: [`StompError::ServerError`] for an ERROR frame,
 //!   [`StompError::HeartbeatTimeout`] after 2.5 of the broker's heart-beat intervals of silence
@@ -77,8 +83,8 @@ mod tls;
 
 pub use codec::{CodecError, StompCodec, StompItem};
 pub use connection::{
-    AckMode, ConnectOptions, ConnectedInfo, StompReceiver, StompSender, TlsOptions, Transaction,
-    connect,
+    AckMode, ConnectOptions, ConnectedInfo, GROUP_BYTES, GROUP_LIMIT, StompReceiver, StompSender,
+    TlsOptions, Transaction, connect,
 };
 pub use error::StompError;
 pub use frame::{ACK_HEADER, Frame};

@@ -439,3 +439,65 @@ async fn activemq_rolls_back_a_transaction_whose_connection_drops_before_commit(
         .expect("acking");
     sender.disconnect().await.expect("disconnecting");
 }
+
+/// Many replies committed with their ACKs through grouped commits, which put several of them
+/// in one transaction: ActiveMQ applies each reply once and settles each message, and no
+/// other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activemq_applies_grouped_commits_of_replies_and_acks_once_each() {
+    let Some(broker) = broker("activemq_applies_grouped_commits_of_replies_and_acks_once_each")
+    else {
+        return;
+    };
+    const CALLS: usize = 300;
+    let queue = unique_queue("grouped-actions");
+    let replies = unique_queue("grouped-acks");
+    let (sender, mut receiver) = connect_and_subscribe(broker.plain(), &queue).await;
+    for n in 0..CALLS {
+        sender
+            .send(&queue, &[], format!("call {n}"))
+            .await
+            .expect("sending a call");
+    }
+    let mut commits = tokio::task::JoinSet::new();
+    for _ in 0..CALLS {
+        let message = next(&mut receiver).await;
+        let mut transaction = sender.transaction();
+        let body = String::from_utf8_lossy(&message.body).replace("call", "reply");
+        transaction
+            .send(&replies, &[("persistent", "true")], body)
+            .ack(message.header(ACK_HEADER).expect("ack header"));
+        commits.spawn(transaction.commit_grouped());
+    }
+    while let Some(result) = commits.join_next().await {
+        within("a grouped commit", async { result })
+            .await
+            .expect("task")
+            .expect("a grouped commit confirmed");
+    }
+    assert_no_message(&mut receiver, "every call was answered").await;
+    sender.disconnect().await.expect("disconnecting");
+
+    let (soar, mut reply_receiver) = connect_and_subscribe(broker.plain(), &replies).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..CALLS {
+        let reply = next(&mut reply_receiver).await;
+        assert!(
+            seen.insert(String::from_utf8_lossy(&reply.body).into_owned()),
+            "a reply applied twice: {:?}",
+            reply.body
+        );
+        soar.ack(reply.header(ACK_HEADER).expect("ack header"))
+            .await
+            .expect("acking a reply");
+    }
+    let expected: std::collections::BTreeSet<String> =
+        (0..CALLS).map(|n| format!("reply {n}")).collect();
+    assert_eq!(seen, expected);
+    assert_no_message(&mut reply_receiver, "no reply beyond one per call").await;
+    soar.disconnect().await.expect("disconnecting");
+
+    let (sender, mut receiver) = connect_and_subscribe(broker.plain(), &queue).await;
+    assert_no_message(&mut receiver, "the grouped ACKs settled every call").await;
+    sender.disconnect().await.expect("disconnecting");
+}

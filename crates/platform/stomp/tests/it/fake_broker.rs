@@ -837,3 +837,139 @@ async fn unreadable_ca_file_is_a_tls_config_error() {
         ),
     }
 }
+
+/// Reads one whole transaction (BEGIN up to its COMMIT) and returns its frames between the
+/// two, with the COMMIT's receipt id; every frame must carry the BEGIN's transaction id.
+async fn read_transaction<T: AsyncRead + AsyncWrite + Unpin>(
+    broker: &mut Framed<T, StompCodec>,
+) -> (Vec<Frame>, String) {
+    let begin = next_frame(broker).await;
+    assert_eq!(begin.command, "BEGIN");
+    let id = begin
+        .header("transaction")
+        .expect("BEGIN's transaction")
+        .to_owned();
+    let mut frames = Vec::new();
+    loop {
+        let frame = next_frame(broker).await;
+        assert_eq!(
+            frame.header("transaction"),
+            Some(id.as_str()),
+            "{} outside the transaction",
+            frame.command
+        );
+        if frame.command == "COMMIT" {
+            let receipt = frame
+                .header("receipt")
+                .expect("COMMIT's receipt")
+                .to_owned();
+            return (frames, receipt);
+        }
+        frames.push(frame);
+    }
+}
+
+fn grouped_reply(sender: &soar_stomp::StompSender, n: usize) -> soar_stomp::Transaction {
+    let mut transaction = sender.transaction();
+    transaction
+        .send("/queue/acks", &[], format!("reply {n}"))
+        .ack(&format!("ack-{n}"));
+    transaction
+}
+
+/// Transactions grouped while a commit is out wait for it, then go out together in one
+/// transaction, and each caller learns the outcome of the commit that carried its frames.
+#[tokio::test]
+async fn grouped_commits_made_while_one_is_out_share_the_next_commit() {
+    let (listener, port) = listener().await;
+    let (first_read, first_was_read) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let broker = tokio::spawn(async move {
+        let mut broker = accept(&listener).await;
+        handshake(&mut broker, "0,0").await;
+        let (first, receipt) = read_transaction(&mut broker).await;
+        first_read.send(()).expect("the test waiting");
+        released
+            .await
+            .expect("the test releasing the first receipt");
+        send(
+            &mut broker,
+            Frame::new("RECEIPT").with_header("receipt-id", &receipt),
+        )
+        .await;
+        let (second, receipt) = read_transaction(&mut broker).await;
+        send(
+            &mut broker,
+            Frame::new("RECEIPT").with_header("receipt-id", &receipt),
+        )
+        .await;
+        // A third group: the broker refuses it, which ends the connection.
+        let (third, receipt) = read_transaction(&mut broker).await;
+        send(
+            &mut broker,
+            Frame::new("ERROR")
+                .with_header("receipt-id", &receipt)
+                .with_header("message", "Unexpected ACK received for message-id [ack-x]"),
+        )
+        .await;
+        (first, second, third)
+    });
+    let (sender, _receiver, _) =
+        within("connect", soar_stomp::connect(options(port, (0, 0), None)))
+            .await
+            .expect("connecting");
+    let first = tokio::spawn(grouped_reply(&sender, 0).commit_grouped());
+    within("the first transaction", first_was_read)
+        .await
+        .expect("the broker reading it");
+    let waiting: Vec<_> = (1..=9)
+        .map(|n| tokio::spawn(grouped_reply(&sender, n).commit_grouped()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !first.is_finished(),
+        "a grouped commit returned before its receipt"
+    );
+    release.send(()).expect("the broker waiting");
+    within("the first commit", first)
+        .await
+        .expect("task")
+        .expect("the first commit confirmed");
+    for (n, task) in waiting.into_iter().enumerate() {
+        within("a grouped commit", task)
+            .await
+            .expect("task")
+            .unwrap_or_else(|error| panic!("grouped commit {} failed: {error}", n + 1));
+    }
+    let third: Vec<_> = (10..=12)
+        .map(|n| tokio::spawn(grouped_reply(&sender, n).commit_grouped()))
+        .collect();
+    for task in third {
+        let result = within("a refused group", task).await.expect("task");
+        assert!(
+            matches!(&result, Err(StompError::ServerError { message, .. }) if message.contains("Unexpected ACK")),
+            "every member of a refused group fails with the broker's error, got {result:?}"
+        );
+    }
+    let (first, second, third) = within("the broker task", broker).await.expect("broker");
+    let shape = |frames: &[Frame]| {
+        frames
+            .iter()
+            .map(|frame| match frame.command.as_str() {
+                "SEND" => String::from_utf8_lossy(&frame.body).into_owned(),
+                "ACK" => frame.header("id").unwrap_or_default().to_owned(),
+                other => other.to_owned(),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(shape(&first), ["reply 0", "ack-0"]);
+    let expected: Vec<String> = (1..=9)
+        .flat_map(|n| [format!("reply {n}"), format!("ack-{n}")])
+        .collect();
+    assert_eq!(
+        shape(&second),
+        expected,
+        "the nine made while the first was out share one transaction, in order, each SEND before its ACK"
+    );
+    assert_eq!(third.len(), 6, "the last three went out together");
+}
