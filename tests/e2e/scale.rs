@@ -17,9 +17,10 @@ use crate::support::{Broker, Harness, Runner, RunnerOptions};
 /// Calls in each burst.
 const CALLS: usize = 300;
 
-/// The runner that dies is killed when it is about to commit its 40th final reply: by then
-/// it has answered calls, holds others running at MISP, and the burst is far from over.
-const KILL_AT_COMMIT: usize = 40;
+/// The runner that dies is killed when it is about to commit the transaction that carries its
+/// 40th final reply (replies ready together share one): by then it has answered calls, holds
+/// others running at MISP, and the burst is far from over.
+const KILL_AT_REPLY: usize = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_killed_mid_burst_leaves_every_call_exactly_one_final_reply() {
@@ -33,7 +34,7 @@ async fn a_runner_killed_mid_burst_leaves_every_call_exactly_one_final_reply() {
     // can be killed at the one moment that matters most: its final reply and ACK written,
     // their COMMIT not.
     let doomed_pid = Arc::new(AtomicU32::new(0));
-    let proxy = CommitKiller::start(harness.broker.port, KILL_AT_COMMIT, doomed_pid.clone()).await;
+    let proxy = CommitKiller::start(harness.broker.port, KILL_AT_REPLY, doomed_pid.clone()).await;
     let config = harness.write_config(
         "doomed",
         &RunnerOptions {
@@ -92,33 +93,41 @@ async fn a_runner_killed_mid_burst_leaves_every_call_exactly_one_final_reply() {
     assert_eq!(
         status.signal(),
         Some(9),
-        "the doomed runner was killed by the proxy at its commit number {KILL_AT_COMMIT}: {status:?}"
+        "the doomed runner was killed by the proxy at the commit of its final reply number {KILL_AT_REPLY}: {status:?}"
     );
-    let held = proxy
-        .held_correlation_id()
-        .expect("the proxy held back a COMMIT carrying a final reply");
+    let held = proxy.held_correlation_ids();
+    assert!(
+        !held.is_empty(),
+        "the proxy held back a COMMIT carrying a final reply"
+    );
     assert_exactly_one_final_reply_each(&driver, &ids);
-    assert!(
-        crate::final_reply(&driver.replies(&held)).message_type == 0,
-        "the call whose reply was written but never committed is answered by the survivor"
-    );
-    assert!(
-        survivor.log().contains(&held),
-        "the survivor ran {held}, which the dead runner had answered but not committed"
-    );
+    let survivor_log = survivor.log();
+    for held in &held {
+        assert!(
+            crate::final_reply(&driver.replies(held)).message_type == 0,
+            "the call whose reply was written but never committed is answered by the survivor"
+        );
+        assert!(
+            survivor_log.contains(held.as_str()),
+            "the survivor ran {held}, which the dead runner had answered but not committed"
+        );
+    }
 
     let figures = MispFigures::of(&harness, CALLS);
     assert_each_event_created_once(&harness);
-    assert!(
-        figures.ran_twice.contains(&event_name_of(&ids, &held)),
-        "the held call ran on both runners, so MISP saw its create twice: {figures:?}"
-    );
+    for held in &held {
+        assert!(
+            figures.ran_twice.contains(&event_name_of(&ids, held)),
+            "the held call ran on both runners, so MISP saw its create twice: {figures:?}"
+        );
+    }
     let answered_by_dead = doomed.count_in_log(COMPLETED);
     eprintln!(
-        "scale kill: {CALLS} calls answered in {answered_in:?} by two runners, one killed at its \
-         commit {KILL_AT_COMMIT}; {} MISP requests ({:.2} per call); {} calls ran twice at MISP \
-         (the dead runner had started them; MISP holds each event once); the dead runner \
-         logged {answered_by_dead} completions, the survivor {}",
+        "scale kill: {CALLS} calls answered in {answered_in:?} by two runners, one killed at the \
+         commit carrying its final reply {KILL_AT_REPLY}, which carried {} final replies; {} \
+         MISP requests ({:.2} per call); {} calls ran twice at MISP (the dead runner had started them; MISP holds each \
+         event once); the dead runner logged {answered_by_dead} completions, the survivor {}",
+        held.len(),
         figures.requests,
         figures.requests as f64 / CALLS as f64,
         figures.ran_twice.len(),
@@ -291,12 +300,12 @@ impl MispFigures {
 }
 
 /// A plain-TCP proxy between one runner and the broker that reads the runner's frames and,
-/// at the runner's `kill_at`-th COMMIT, kills the runner with SIGKILL and drops the
+/// at the COMMIT of the transaction carrying the runner's `kill_at`-th final reply, kills the runner with SIGKILL and drops the
 /// connection without passing that COMMIT on: the broker got BEGIN, the final reply and
 /// the ACK, and rolls them back.
 struct CommitKiller {
     port: u16,
-    held: Arc<Mutex<Option<String>>>,
+    held: Arc<Mutex<Vec<String>>>,
 }
 
 impl CommitKiller {
@@ -305,9 +314,9 @@ impl CommitKiller {
             .await
             .expect("the proxy listens");
         let port = listener.local_addr().expect("a local address").port();
-        let held = Arc::new(Mutex::new(None));
-        let commits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let state = (held.clone(), commits);
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let replies = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let state = (held.clone(), replies);
         tokio::spawn(async move {
             while let Ok((runner, _)) = listener.accept().await {
                 let broker = TcpStream::connect(("127.0.0.1", broker_port))
@@ -319,31 +328,29 @@ impl CommitKiller {
         CommitKiller { port, held }
     }
 
-    /// The correlation id of the final reply in the transaction whose COMMIT was held back.
-    fn held_correlation_id(&self) -> Option<String> {
+    /// The correlation ids of the final replies in the transaction whose COMMIT was held
+    /// back (the runner groups replies that are ready together into one transaction).
+    fn held_correlation_ids(&self) -> Vec<String> {
         self.held.lock().expect("not poisoned").clone()
     }
 }
 
-type KillerState = (
-    Arc<Mutex<Option<String>>>,
-    Arc<std::sync::atomic::AtomicUsize>,
-);
+type KillerState = (Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicUsize>);
 
 async fn relay(
     runner: TcpStream,
     broker: TcpStream,
     kill_at: usize,
     pid: Arc<AtomicU32>,
-    (held, commits): KillerState,
+    (held, replies): KillerState,
 ) {
     let (mut from_runner, mut to_runner) = runner.into_split();
     let (mut from_broker, mut to_broker) = broker.into_split();
     let downstream = tokio::spawn(async move {
         let _ = tokio::io::copy(&mut from_broker, &mut to_runner).await;
     });
-    // The correlation id of each transaction's SEND, by transaction id.
-    let mut replies_in: HashMap<String, String> = HashMap::new();
+    // The correlation ids of each transaction's SENDs, by transaction id.
+    let mut replies_in: HashMap<String, Vec<String>> = HashMap::new();
     let mut buffer = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     'relay: loop {
@@ -367,11 +374,16 @@ async fn relay(
                 && let (Some(transaction), Some(correlation)) =
                     (headers.get("transaction"), headers.get("correlation-id"))
             {
-                replies_in.insert(transaction.clone(), correlation.clone());
+                replies_in
+                    .entry(transaction.clone())
+                    .or_default()
+                    .push(correlation.clone());
+                replies.fetch_add(1, Ordering::SeqCst);
             }
-            if command == "COMMIT" && commits.fetch_add(1, Ordering::SeqCst) + 1 == kill_at {
+            if command == "COMMIT" && replies.load(Ordering::SeqCst) >= kill_at {
                 let transaction = headers.get("transaction").cloned().unwrap_or_default();
-                *held.lock().expect("not poisoned") = replies_in.get(&transaction).cloned();
+                *held.lock().expect("not poisoned") =
+                    replies_in.remove(&transaction).unwrap_or_default();
                 let _ = std::process::Command::new("kill")
                     .arg("-KILL")
                     .arg(pid.load(Ordering::SeqCst).to_string())
