@@ -869,6 +869,22 @@ async fn read_transaction<T: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Reads an empty transaction begun and aborted at once: how the client makes ActiveMQ forget
+/// the ACKs it has committed.
+async fn read_forget<T: AsyncRead + AsyncWrite + Unpin>(broker: &mut Framed<T, StompCodec>) {
+    let begin = next_frame(broker).await;
+    assert_eq!(
+        begin.command, "BEGIN",
+        "an empty transaction after a commit with ACKs"
+    );
+    let abort = next_frame(broker).await;
+    assert_eq!(
+        abort.command, "ABORT",
+        "the empty transaction is aborted at once"
+    );
+    assert_eq!(abort.header("transaction"), begin.header("transaction"));
+}
+
 fn grouped_reply(sender: &soar_stomp::StompSender, n: usize) -> soar_stomp::Transaction {
     let mut transaction = sender.transaction();
     transaction
@@ -879,6 +895,8 @@ fn grouped_reply(sender: &soar_stomp::StompSender, n: usize) -> soar_stomp::Tran
 
 /// Transactions grouped while a commit is out wait for it, then go out together in one
 /// transaction, and each caller learns the outcome of the commit that carried its frames.
+/// After each commit with ACKs the client aborts an empty transaction, which empties
+/// ActiveMQ's list of committed ACKs.
 #[tokio::test]
 async fn grouped_commits_made_while_one_is_out_share_the_next_commit() {
     let (listener, port) = listener().await;
@@ -897,12 +915,14 @@ async fn grouped_commits_made_while_one_is_out_share_the_next_commit() {
             Frame::new("RECEIPT").with_header("receipt-id", &receipt),
         )
         .await;
+        read_forget(&mut broker).await;
         let (second, receipt) = read_transaction(&mut broker).await;
         send(
             &mut broker,
             Frame::new("RECEIPT").with_header("receipt-id", &receipt),
         )
         .await;
+        read_forget(&mut broker).await;
         // A third group: the broker refuses it, which ends the connection.
         let (third, receipt) = read_transaction(&mut broker).await;
         send(
