@@ -42,6 +42,7 @@ pub struct Metrics {
     broker_connected: Gauge,
     broker_connection_start: Gauge<f64, AtomicU64>,
     broker_reconnects: Counter,
+    broker_renewals: Counter,
     broker_connect_failures: Counter,
     destinations_subscribed: Gauge,
     redeliveries: Family<RedeliveryLabels, Counter>,
@@ -137,6 +138,7 @@ struct State {
     destinations: usize,
     connected_since: Option<SystemTime>,
     connections: u64,
+    renewals: u64,
     /// Why the last MISP request failed, when it failed to connect.
     misp_unreachable: Option<String>,
     draining: bool,
@@ -175,6 +177,7 @@ impl Metrics {
             broker_connected: Gauge::default(),
             broker_connection_start: Gauge::default(),
             broker_reconnects: Counter::default(),
+            broker_renewals: Counter::default(),
             broker_connect_failures: Counter::default(),
             destinations_subscribed: Gauge::default(),
             redeliveries: Family::default(),
@@ -189,6 +192,7 @@ impl Metrics {
                 destinations: 0,
                 connected_since: None,
                 connections: 0,
+                renewals: 0,
                 misp_unreachable: None,
                 draining: false,
             }),
@@ -273,6 +277,11 @@ impl Metrics {
             "broker_reconnects",
             "Broker connections made after the first",
             metrics.broker_reconnects.clone(),
+        );
+        runner.register(
+            "broker_renewals",
+            "Broker connections replaced on purpose after stomp_max_calls_per_connection calls (not counted as reconnects)",
+            metrics.broker_renewals.clone(),
         );
         runner.register(
             "broker_connect_failures",
@@ -379,7 +388,7 @@ impl Metrics {
         let now = SystemTime::now();
         let mut state = lock(&self.state);
         state.connections += 1;
-        if state.connections > 1 {
+        if state.connections > 1 + state.renewals {
             self.broker_reconnects.inc();
         }
         state.subscribed = true;
@@ -389,6 +398,14 @@ impl Metrics {
         self.broker_connected.set(1);
         self.broker_connection_start.set(unix_seconds(now));
         self.destinations_subscribed.set(destinations as i64);
+    }
+
+    /// The current connection is being replaced by a fresh one on purpose (after
+    /// `stomp_max_calls_per_connection` calls); the next [`Metrics::broker_up`] is not a
+    /// reconnect.
+    pub fn broker_renewing(&self) {
+        lock(&self.state).renewals += 1;
+        self.broker_renewals.inc();
     }
 
     pub fn broker_down(&self) {
@@ -451,7 +468,7 @@ impl Metrics {
             broker: BrokerReport {
                 connected: state.subscribed,
                 connected_since: state.connected_since.map(rfc3339),
-                reconnects: state.connections.saturating_sub(1),
+                reconnects: state.connections.saturating_sub(1 + state.renewals),
                 destinations_subscribed: state.destinations_subscribed,
                 destinations: state.destinations,
             },

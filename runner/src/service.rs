@@ -3,6 +3,7 @@
 //! exactly one final reply committed together with its ACK, reconnects forever, and drains
 //! on shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,9 +73,9 @@ pub async fn run(
         org_id: config.org_id,
         environment,
         record: carried.record.clone(),
-        link: Mutex::new(Link {
-            epoch: 0,
-            sender: None,
+        links: Mutex::new(Links {
+            current: 0,
+            open: HashMap::new(),
         }),
         permits: Arc::new(Semaphore::new(config.settings.num_workers)),
         tracker: TaskTracker::new(),
@@ -86,6 +87,8 @@ pub async fn run(
     tokio::pin!(shutdown);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     let mut epoch = carried.epochs.load(std::sync::atomic::Ordering::Relaxed);
+    let max_calls = config.settings.max_calls_per_connection;
+    let mut renewing = false;
     let last_sender = loop {
         let connected = tokio::select! {
             biased;
@@ -113,20 +116,24 @@ pub async fn run(
         carried
             .epochs
             .store(epoch, std::sync::atomic::Ordering::Relaxed);
-        shared.set_link(epoch, Some(sender.clone()));
+        shared.open_link(epoch, sender.clone());
         shared.count(|metrics| metrics.broker_up(config.destinations.len()));
-        tracing::info!(
-            destinations = ?config.destinations,
-            num_workers = config.settings.num_workers,
-            "soar-runner has started successfully and is now running"
-        );
-        loop {
+        if !renewing {
+            tracing::info!(
+                destinations = ?config.destinations,
+                num_workers = config.settings.num_workers,
+                "soar-runner has started successfully and is now running"
+            );
+        }
+        renewing = false;
+        // The calls taken on this connection: a connection being replaced is closed once
+        // they have all been answered.
+        let calls = TaskTracker::new();
+        let mut taken: u64 = 0;
+        let ended = loop {
             let frame = tokio::select! {
                 biased;
-                () = &mut shutdown => {
-                    shared.set_link(epoch, Some(sender.clone()));
-                    break;
-                }
+                () = &mut shutdown => break Ended::Shutdown,
                 frame = receiver.next_message() => frame,
             };
             match frame {
@@ -134,15 +141,21 @@ pub async fn run(
                     let waiting = std::time::Instant::now();
                     let permit = tokio::select! {
                         biased;
-                        () = &mut shutdown => break,
+                        () = &mut shutdown => break Ended::Shutdown,
                         permit = shared.permits.clone().acquire_owned() => permit,
                     };
-                    let Ok(permit) = permit else { break };
+                    let Ok(permit) = permit else {
+                        break Ended::Shutdown;
+                    };
                     let waited = waiting.elapsed();
                     shared
                         .clone()
-                        .take(frame, epoch, &sender, permit, waited)
+                        .take(frame, epoch, &sender, &calls, permit, waited)
                         .await;
+                    taken += 1;
+                    if max_calls > 0 && taken >= max_calls {
+                        break Ended::Renew;
+                    }
                 }
                 Ok(frame) => {
                     tracing::debug!(command = %frame.command, "ignoring a frame from the broker");
@@ -152,15 +165,27 @@ pub async fn run(
                         return Err(ServiceError::Refused(reason));
                     }
                     tracing::warn!(%error, "lost the broker connection; reconnecting");
-                    shared.set_link(epoch, None);
+                    shared.close_link(epoch);
                     shared.count(Metrics::broker_down);
-                    break;
+                    break Ended::Lost;
                 }
             }
-        }
-        if shared.link_sender().is_some() {
-            // Only the shutdown branch leaves the link in place.
-            break Some(sender);
+        };
+        match ended {
+            Ended::Shutdown => break Some(sender),
+            Ended::Lost => {}
+            Ended::Renew => {
+                shared.count(Metrics::broker_renewing);
+                renewing = true;
+                shared.tracker.spawn(retire(
+                    shared.clone(),
+                    epoch,
+                    sender,
+                    receiver,
+                    calls,
+                    taken,
+                ));
+            }
         }
     };
     shared.count(Metrics::draining);
@@ -188,6 +213,55 @@ pub async fn probe(config: &ServiceConfig, wait: Duration) -> Result<Vec<String>
         .iter()
         .map(|destination| format!("actions.{}.{destination}", config.org_id))
         .collect())
+}
+
+/// How a connection's receive loop ended.
+enum Ended {
+    Shutdown,
+    Lost,
+    /// It took `stomp_max_calls_per_connection` messages: a fresh connection replaces it.
+    Renew,
+}
+
+/// Closes a connection that a fresh one has replaced, once every call it took has been
+/// answered on it (each final reply is committed with its ACK on the connection that
+/// delivered the message). Messages the broker hands it meanwhile are not taken; closing the
+/// connection gives them back to the queue, for the new connection or another runner. This
+/// is what frees what ActiveMQ keeps of every message the connection ACKed in a
+/// transaction (see soar-stomp's `commit_grouped`).
+async fn retire(
+    shared: Arc<Shared>,
+    epoch: u64,
+    sender: StompSender,
+    mut receiver: soar_stomp::StompReceiver,
+    calls: TaskTracker,
+    taken: u64,
+) {
+    calls.close();
+    let mut held = 0usize;
+    let lost = loop {
+        tokio::select! {
+            biased;
+            () = calls.wait() => break false,
+            frame = receiver.next_message() => match frame {
+                Ok(frame) if frame.command == "MESSAGE" => held += 1,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "lost a broker connection being replaced; its calls' replies are kept for their redelivery");
+                    break true;
+                }
+            },
+        }
+    };
+    shared.close_link(epoch);
+    if !lost && let Err(error) = sender.disconnect().await {
+        tracing::debug!(%error, "the broker did not confirm the disconnect of a replaced connection");
+    }
+    tracing::info!(
+        taken,
+        held,
+        "closed a broker connection after {taken} messages (stomp_max_calls_per_connection); the {held} it was handed meanwhile go back to the queue"
+    );
 }
 
 /// Lets running functions finish within the deadline; those cut off are not acked, so
@@ -219,7 +293,7 @@ struct Shared {
     org_id: i64,
     environment: Environment,
     record: Arc<Mutex<Record>>,
-    link: Mutex<Link>,
+    links: Mutex<Links>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
     stop_functions: CancellationToken,
@@ -227,9 +301,12 @@ struct Shared {
     metrics: Option<Arc<Metrics>>,
 }
 
-struct Link {
-    epoch: u64,
-    sender: Option<StompSender>,
+/// The broker connections still open: the current one, which takes messages, and any
+/// being replaced, which only commit the replies of the calls they took. Each by its epoch,
+/// since an ack id is only valid on the connection that delivered the message.
+struct Links {
+    current: u64,
+    open: HashMap<u64, StompSender>,
 }
 
 /// A message's headers that matter here.
@@ -260,19 +337,26 @@ impl Shared {
         }
     }
 
-    fn set_link(&self, epoch: u64, sender: Option<StompSender>) {
-        let mut link = lock(&self.link);
-        link.epoch = epoch;
-        link.sender = sender;
+    /// A new connection, `epoch`, becomes the current one.
+    fn open_link(&self, epoch: u64, sender: StompSender) {
+        let mut links = lock(&self.links);
+        links.current = epoch;
+        links.open.insert(epoch, sender);
     }
 
-    fn link_sender(&self) -> Option<StompSender> {
-        lock(&self.link).sender.clone()
+    fn close_link(&self, epoch: u64) {
+        lock(&self.links).open.remove(&epoch);
     }
 
-    fn current_link(&self) -> (u64, Option<StompSender>) {
-        let link = lock(&self.link);
-        (link.epoch, link.sender.clone())
+    /// The current connection, if it is open.
+    fn current_sender(&self) -> Option<StompSender> {
+        let links = lock(&self.links);
+        links.open.get(&links.current).cloned()
+    }
+
+    /// Connection `epoch`, if it is still open.
+    fn sender_for(&self, epoch: u64) -> Option<StompSender> {
+        lock(&self.links).open.get(&epoch).cloned()
     }
 
     /// Takes one MESSAGE: runs it, or settles a redelivery without running it again.
@@ -281,6 +365,7 @@ impl Shared {
         frame: Frame,
         epoch: u64,
         sender: &StompSender,
+        calls: &TaskTracker,
         permit: tokio::sync::OwnedSemaphorePermit,
         waited_for_worker: Duration,
     ) {
@@ -327,13 +412,15 @@ impl Shared {
                     correlation_id = delivery.correlation_id.as_deref().unwrap_or(""),
                 );
                 self.tracker.spawn(
-                    async move {
-                        shared
-                            .answer(&delivery.message_id, reply, ack, Answering::Again)
-                            .await;
-                        drop(permit);
-                    }
-                    .instrument(span),
+                    calls.track_future(
+                        async move {
+                            shared
+                                .answer(&delivery.message_id, reply, ack, Answering::Again)
+                                .await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    ),
                 );
                 return;
             }
@@ -351,7 +438,14 @@ impl Shared {
         let in_flight = InFlight(self.metrics.clone());
         let shared = self.clone();
         self.tracker.spawn(
-            async move { shared.serve(frame, delivery, permit, in_flight).await }.instrument(span),
+            calls.track_future(
+                async move {
+                    shared
+                        .serve(frame, delivery, epoch, permit, in_flight)
+                        .await
+                }
+                .instrument(span),
+            ),
         );
     }
 
@@ -363,6 +457,7 @@ impl Shared {
         self: Arc<Self>,
         frame: Frame,
         delivery: Delivery,
+        epoch: u64,
         permit: tokio::sync::OwnedSemaphorePermit,
         _in_flight: InFlight,
     ) {
@@ -391,6 +486,7 @@ impl Shared {
         let (progress_tx, progress_rx) = mpsc::unbounded_channel::<String>();
         let forwarder = tokio::spawn(forward_progress(
             self.clone(),
+            epoch,
             progress_rx,
             reply_to.clone(),
             delivery.correlation_id.clone(),
@@ -487,14 +583,16 @@ impl Shared {
     ) {
         let (mut reply, mut ack) = (reply, ack);
         loop {
-            let (epoch, sender) = self.current_link();
-            let committed = match (&sender, &ack) {
-                (Some(sender), None) => commit_reply(sender, &reply, None).await,
-                (Some(sender), Some((ack_epoch, ack_id))) if *ack_epoch == epoch => {
-                    commit_reply(sender, &reply, Some(ack_id)).await
-                }
+            let committed = match &ack {
+                None => match self.current_sender() {
+                    Some(sender) => commit_reply(&sender, &reply, None).await,
+                    None => false,
+                },
                 // An ack id is only valid on the connection that delivered the message.
-                _ => false,
+                Some((ack_epoch, ack_id)) => match self.sender_for(*ack_epoch) {
+                    Some(sender) => commit_reply(&sender, &reply, Some(ack_id)).await,
+                    None => false,
+                },
             };
             let settled = lock(&self.record).settled(message_id, committed);
             match settled {
@@ -506,9 +604,7 @@ impl Shared {
                     continue;
                 }
                 Settled::AckAlso((ack_epoch, ack_id)) => {
-                    if let (current, Some(sender)) = self.current_link()
-                        && current == ack_epoch
-                    {
+                    if let Some(sender) = self.sender_for(ack_epoch) {
                         let _ = sender.ack(&ack_id).await;
                     }
                 }
@@ -538,12 +634,15 @@ enum Answering {
 
 async fn forward_progress(
     shared: Arc<Shared>,
+    epoch: u64,
     mut messages: mpsc::UnboundedReceiver<String>,
     reply_to: String,
     correlation_id: Option<String>,
 ) {
     while let Some(message) = messages.recv().await {
-        let Some(sender) = shared.link_sender() else {
+        // On the connection that delivered the message, which also carries the final
+        // reply: one connection keeps their order.
+        let Some(sender) = shared.sender_for(epoch) else {
             continue;
         };
         let mut headers = correlation_headers(correlation_id.as_deref());

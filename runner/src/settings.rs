@@ -54,6 +54,10 @@ pub struct ResilientSettings {
     pub stomp_heartbeat: Duration,
     pub num_workers: usize,
     pub prefetch: usize,
+    /// After this many messages taken on one broker connection, a fresh connection replaces
+    /// it (the old one finishes its calls first); 0 never. ActiveMQ keeps every message a
+    /// connection ACKed in a transaction until that connection closes.
+    pub max_calls_per_connection: u64,
     pub shutdown_timeout: Duration,
     pub max_message_size: usize,
     pub max_result_size: usize,
@@ -117,6 +121,11 @@ impl ResilientSettings {
             )?),
             num_workers,
             prefetch,
+            max_calls_per_connection: section.u64_in(
+                "stomp_max_calls_per_connection",
+                0..=1_000_000_000,
+                5_000,
+            )?,
             shutdown_timeout: seconds(section, "shutdown_timeout", 0..=3600, 30)?,
             max_message_size: (section.u64_in("max_message_size_mb", 1..=1024, 10)? * MIB) as usize,
             max_result_size: (section.u64_in("max_result_size_mb", 1..=1024, 10)? * MIB) as usize,
@@ -278,6 +287,24 @@ mod tests {
         assert_eq!(settings.rest_base_url(), "https://soar.example.com:443");
         assert_eq!(settings.max_message_size, 10 * 1024 * 1024);
         assert_eq!(settings.message_record_size, 100_000);
+        assert_eq!(settings.max_calls_per_connection, 5_000);
+    }
+
+    #[test]
+    fn connections_are_replaced_after_the_configured_calls_or_never() {
+        assert_eq!(
+            settings("stomp_max_calls_per_connection=0")
+                .unwrap()
+                .max_calls_per_connection,
+            0
+        );
+        let error = settings("stomp_max_calls_per_connection=many").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("[resilient] stomp_max_calls_per_connection"),
+            "{error}"
+        );
     }
 
     #[test]

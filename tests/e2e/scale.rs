@@ -419,3 +419,87 @@ fn unescape(value: &str) -> String {
     }
     out
 }
+
+/// A runner that replaces its broker connection every 40 messages
+/// (`stomp_max_calls_per_connection`, which frees what ActiveMQ keeps of every message a
+/// connection ACKed in a transaction) answers a burst exactly as one that never does: each
+/// call once, run once, with every reply committed on the connection that delivered its
+/// message, and the messages a closing connection was handed meanwhile served by the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_the_connection_every_40_messages_runs_and_answers_each_call_once() {
+    const EVERY: usize = 40;
+    let harness = Harness::start().await;
+    harness.misp.set_latency(Duration::from_millis(20));
+    let driver = harness.driver().await;
+    let ids = crate::invoke_many(
+        &driver,
+        "fn_misp",
+        "misp_create_event",
+        CALLS,
+        |index| json!({"misp_event_name": event_name(index), "misp_distribution": 0}),
+    )
+    .await;
+    let runner = harness.start_runner(
+        "renewing",
+        &RunnerOptions {
+            num_workers: 10,
+            extra_resilient: format!("stomp_max_calls_per_connection={EVERY}"),
+            ..RunnerOptions::default()
+        },
+    );
+    let started = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in &ids {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(error) = driver
+            .wait_final(id, left.max(Duration::from_millis(1)))
+            .await
+        {
+            panic!(
+                "{error}; {} of {CALLS} answered; runner log:\n{}",
+                driver.final_replies().len(),
+                tail(&runner.log(), 40)
+            );
+        }
+    }
+    let answered_in = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    assert_exactly_one_final_reply_each(&driver, &ids);
+    assert_each_event_created_once(&harness);
+    let figures = MispFigures::of(&harness, CALLS);
+    assert!(
+        figures.ran_twice.is_empty(),
+        "replacing a connection never runs a call twice: {figures:?}"
+    );
+    let log = runner.log();
+    let closed = log
+        .matches(&format!(
+            "closed a broker connection after {EVERY} messages"
+        ))
+        .count();
+    assert!(
+        closed >= CALLS / EVERY - 1,
+        "the runner replaced its connection about every {EVERY} messages, but closed only \
+         {closed} of them; log:\n{}",
+        tail(&log, 40)
+    );
+    assert_eq!(
+        runner.count_in_log("the reply was not committed"),
+        0,
+        "every reply was committed on the connection that delivered its message"
+    );
+    let held: usize = log
+        .lines()
+        .filter(|line| line.contains("closed a broker connection after"))
+        .filter_map(|line| line.split("held=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<usize>().ok())
+        .sum();
+    eprintln!(
+        "scale renew: {CALLS} calls answered in {answered_in:?} over {} connections, each \
+         closed after {EVERY} messages; {held} messages handed to closing connections went \
+         back to the queue and were served once; {} MISP requests",
+        closed + 1,
+        figures.requests,
+    );
+}
