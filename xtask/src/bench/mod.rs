@@ -38,14 +38,14 @@ const USAGE: &str =
   --only    run only these scenarios and write no file; keys: ceiling, ceiling_50ms_w100,
             runner_instant, runner_instant_same_burst, baseline_instant, runner_50ms_w25,
             runner_50ms_w100, baseline_50ms_w25, sequential, baseline_sequential,
-            quickack, scale_out,
+            quickack, scale_out, renewal,
             runner_get_event_1000, runner_get_event_1000_w25, runner_verdict_50ms_w25,
             runner_add_attributes_1000, listener, startup
   --write   with --only, write bench/RESULTS.md and bench/results.json all the same
 BENCH_RUNNER_BINARY=PATH measures that soar-runner instead of building one";
 
 /// Every scenario key, in the order they run.
-const SCENARIOS: [&str; 18] = [
+const SCENARIOS: [&str; 19] = [
     "ceiling",
     "ceiling_50ms_w100",
     "runner_instant",
@@ -58,6 +58,7 @@ const SCENARIOS: [&str; 18] = [
     "baseline_sequential",
     "quickack",
     "scale_out",
+    "renewal",
     "runner_get_event_1000",
     "runner_get_event_1000_w25",
     "runner_verdict_50ms_w25",
@@ -109,6 +110,9 @@ struct Plan {
     /// 1, 2 and 4 runners on one queue, MISP 50 ms, num_workers 25 each: calls per runner
     /// (the burst is this times the number of runners) and runs.
     scale_out: (usize, usize),
+    /// The runner replacing its broker connection every 5,000 messages (as shipped) and on
+    /// one connection, runs taken in turn, MISP instant.
+    renewal: (usize, usize),
     /// Messages through the ceiling consumer before anything is measured, so that the
     /// broker's JIT has compiled its hot paths before the first scenario.
     warm_up: usize,
@@ -149,6 +153,8 @@ impl Plan {
             quickack_sequential: (500, 3),
             quickack_50ms_w25: (5_000, 3),
             scale_out: (5_000, 3),
+            // Not a multiple of 5,000, so that the last connection has answered some.
+            renewal: (22_000, 3),
             warm_up: 20_000,
             startups: 10,
             idle_samples: 3,
@@ -178,6 +184,7 @@ impl Plan {
             quickack_sequential: (100, 1),
             quickack_50ms_w25: (1_000, 1),
             scale_out: (1_000, 1),
+            renewal: (2_000, 1),
             warm_up: 5_000,
             startups: 3,
             idle_samples: 1,
@@ -433,6 +440,9 @@ async fn run_plan(plan: Plan) -> Result<Report> {
     if plan.runs("scale_out") {
         scenarios.extend(bench.scale_out_scenarios(plan.scale_out).await?);
     }
+    if plan.runs("renewal") {
+        scenarios.extend(bench.renewal_scenarios(plan.renewal).await?);
+    }
     misp.set_latency(Duration::ZERO);
     let get_event_scenarios = [
         ("runner_get_event_1000", Some(1), plan.get_event),
@@ -625,10 +635,12 @@ impl Bench<'_> {
             inputs: json!({"misp_attribute_value": SEARCH_VALUE}),
             in_flight,
         };
-        let measured = self
+        let mut measured = self
             .measured_calls(org_id, messages, &[started.pid], call)
             .await?;
         warn_if_incomplete(&measured, &started.log_path);
+        // Read with the subject still connected: closing a connection frees what it kept.
+        measured.broker_kept = self.context.broker.pid().and_then(broker_kept_messages);
         started.stop();
         self.misp.clear_requests();
         Ok(measured)
@@ -772,6 +784,52 @@ impl Bench<'_> {
         }
         self.misp.set_latency(Duration::ZERO);
         Ok(results)
+    }
+
+    /// The runner as shipped (a fresh broker connection every 5,000 messages) and on one
+    /// connection (`stomp_max_calls_per_connection=0`), runs taken in turn, MISP instant,
+    /// each run one burst: the broker's CPU per call, and what it still keeps for the
+    /// runner's connections at the end (see soar-stomp's `forget_committed_acks`).
+    async fn renewal_scenarios(
+        &mut self,
+        (messages, runs): (usize, usize),
+    ) -> Result<Vec<ScenarioResult>> {
+        self.misp.set_latency(Duration::ZERO);
+        let mut renewing = Vec::new();
+        let mut one = Vec::new();
+        for run in 1..=runs {
+            for (key, subject) in [
+                ("runner_one_connection", Subject::RunnerOneConnection),
+                ("runner_renewing", Subject::Runner),
+            ] {
+                let label = format!("{key}, run {run}/{runs}");
+                let measured = self
+                    .subject_run(&label, subject, 25, messages, None)
+                    .await?;
+                match subject {
+                    Subject::RunnerOneConnection => one.push(measured),
+                    _ => renewing.push(measured),
+                }
+            }
+        }
+        Ok(vec![
+            ScenarioResult {
+                key: "runner_one_connection",
+                title: "soar-runner on one broker connection (stomp_max_calls_per_connection=0), num_workers 25, MISP instant".to_string(),
+                subject: Some(Subject::RunnerOneConnection),
+                num_workers: 25,
+                misp_latency_ms: 0,
+                runs: one,
+            },
+            ScenarioResult {
+                key: "runner_renewing",
+                title: "soar-runner, a fresh broker connection every 5,000 messages (as shipped), num_workers 25, MISP instant".to_string(),
+                subject: Some(Subject::Runner),
+                num_workers: 25,
+                misp_latency_ms: 0,
+                runs: renewing,
+            },
+        ])
     }
 
     /// Several runners as users grow past one: 1, 2 and 4 processes subscribed to the same
@@ -1217,7 +1275,10 @@ impl Bench<'_> {
                 );
                 started.stop();
                 let (times, idle) = match subject {
-                    Subject::Runner | Subject::RunnerListening | Subject::RunnerQuickAckOff => {
+                    Subject::Runner
+                    | Subject::RunnerListening
+                    | Subject::RunnerQuickAckOff
+                    | Subject::RunnerOneConnection => {
                         (&mut result.runner_ms, &mut result.runner_idle_rss_mib)
                     }
                     Subject::Baseline => {
@@ -1391,6 +1452,7 @@ fn figures_of(
         broker_cpu_share: cpu_delta(broker).map(|seconds| seconds / wall_seconds),
         publish_seconds: outcome.publish_time.as_secs_f64(),
         misp_requests_per_call: None,
+        broker_kept: None,
     }
 }
 
@@ -1536,4 +1598,25 @@ mod tests {
         assert!(plan(&["--slow"]).is_err());
         assert!(plan(&["--help"]).unwrap().is_none());
     }
+}
+
+/// How many messages ActiveMQ keeps for STOMP acks (`StompAckEntry` objects alive after the
+/// full GC that `jcmd GC.class_histogram` makes); `None` when jcmd cannot tell.
+fn broker_kept_messages(broker_pid: u32) -> Option<f64> {
+    let output = std::process::Command::new("jcmd")
+        .arg(broker_pid.to_string())
+        .arg("GC.class_histogram")
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let kept = text
+        .lines()
+        .find(|line| line.trim_end().ends_with(".stomp.StompAckEntry"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|count| count.parse::<f64>().ok());
+    // A histogram without the class means none is alive.
+    Some(kept.unwrap_or(0.0))
 }

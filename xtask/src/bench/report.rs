@@ -67,6 +67,10 @@ pub struct RunFigures {
     pub publish_seconds: f64,
     /// Requests misp-sim saw during the run per answered call; `None` for the ceiling.
     pub misp_requests_per_call: Option<f64>,
+    /// Messages the broker still held for the subject's connections after the burst, with
+    /// the subject connected (ActiveMQ's `StompAckEntry` objects alive after a full GC, from
+    /// `jcmd GC.class_histogram`); `None` where not measured.
+    pub broker_kept: Option<f64>,
 }
 
 /// Scenario 4, per subject.
@@ -116,6 +120,7 @@ const FIGURES: &[(&str, &str)] = &[
     ("harness_cpu_share", "cores"),
     ("broker_cpu_share", "cores"),
     ("misp_requests_per_call", ""),
+    ("broker_kept", "messages"),
 ];
 
 impl RunFigures {
@@ -132,6 +137,7 @@ impl RunFigures {
             "broker_cpu_share" => self.broker_cpu_share,
             "progress_per_call" => Some(self.progress_per_call),
             "misp_requests_per_call" => self.misp_requests_per_call,
+            "broker_kept" => self.broker_kept,
             _ => None,
         }
     }
@@ -477,6 +483,26 @@ impl Report {
                 unit: "×",
             },
             Ratio {
+                key: "renewal_throughput_renewing_vs_one_connection",
+                description: "MISP instant, one burst: throughput, a fresh connection every 5,000 messages / one connection",
+                value: divide(
+                    self.median("runner_renewing", "throughput_per_s"),
+                    self.median("runner_one_connection", "throughput_per_s"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
+                key: "renewal_broker_kept_one_connection_vs_renewing",
+                description: "messages the broker keeps at the burst's end: one connection / a fresh one every 5,000",
+                value: divide(
+                    self.median("runner_one_connection", "broker_kept"),
+                    self.median("runner_renewing", "broker_kept"),
+                ),
+                aim: None,
+                unit: "×",
+            },
+            Ratio {
                 key: "runner_scale_1_of_bound",
                 description: "1 runner, MISP 50 ms, num_workers 25: throughput / (25 / 50 ms)",
                 value: of_bound("runner_scale_1"),
@@ -576,9 +602,9 @@ impl Report {
 pub fn table(report: &Report) -> String {
     let mut text = String::new();
     text.push_str(
-        "| scenario | calls × runs | throughput /s | p50 ms | p95 ms | p99 ms | max ms | CPU ms / 1000 calls | peak RSS MiB | harness CPU (cores) | broker CPU (cores) | MISP requests / call |\n",
+        "| scenario | calls × runs | throughput /s | p50 ms | p95 ms | p99 ms | max ms | CPU ms / 1000 calls | peak RSS MiB | harness CPU (cores) | broker CPU (cores) | MISP requests / call | broker kept, messages |\n",
     );
-    text.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    text.push_str("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for scenario in &report.scenarios {
         let cell = |key: &str| {
             scenario
@@ -590,7 +616,7 @@ pub fn table(report: &Report) -> String {
             throughput.push_str(&format!(" (bound {})", format_figure(bound)));
         }
         text.push_str(&format!(
-            "| `{}`: {} | {} × {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| `{}`: {} | {} × {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             scenario.key,
             scenario.title,
             scenario.messages(),
@@ -605,6 +631,7 @@ pub fn table(report: &Report) -> String {
             cell("harness_cpu_share"),
             cell("broker_cpu_share"),
             cell("misp_requests_per_call"),
+            cell("broker_kept"),
         ));
     }
     text.push('\n');
@@ -779,6 +806,7 @@ mod tests {
             broker_cpu_share: Some(0.6),
             publish_seconds: 0.1,
             misp_requests_per_call: Some(1.0),
+            broker_kept: None,
         }
     }
 

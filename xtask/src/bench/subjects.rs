@@ -22,6 +22,9 @@ pub enum Subject {
     /// The runner with `SOAR_STOMP_QUICKACK=0`: delayed ACKs as the kernel sets them, for
     /// the before/after comparison of issue 16.
     RunnerQuickAckOff,
+    /// The runner with `stomp_max_calls_per_connection=0`: one broker connection for the
+    /// whole run, for what replacing connections saves the broker.
+    RunnerOneConnection,
     Baseline,
 }
 
@@ -67,6 +70,7 @@ impl Subject {
             Subject::Runner => "soar-runner",
             Subject::RunnerListening => "soar-runner with metrics_listen",
             Subject::RunnerQuickAckOff => "soar-runner with TCP_QUICKACK off",
+            Subject::RunnerOneConnection => "soar-runner on one connection",
             Subject::Baseline => "resilient-circuits",
         }
     }
@@ -74,7 +78,10 @@ impl Subject {
     fn is_runner(self) -> bool {
         matches!(
             self,
-            Subject::Runner | Subject::RunnerListening | Subject::RunnerQuickAckOff
+            Subject::Runner
+                | Subject::RunnerListening
+                | Subject::RunnerQuickAckOff
+                | Subject::RunnerOneConnection
         )
     }
 }
@@ -146,7 +153,10 @@ pub async fn start_replica(
     let config = dir.join("app.config");
     let metrics_port = match subject {
         Subject::RunnerListening => Some(free_port()?),
-        Subject::Runner | Subject::RunnerQuickAckOff | Subject::Baseline => None,
+        Subject::Runner
+        | Subject::RunnerQuickAckOff
+        | Subject::RunnerOneConnection
+        | Subject::Baseline => None,
     };
     let mut text = app_config(context, subject, &soar, &soar_ca, &dir, num_workers);
     if let Some(port) = metrics_port {
@@ -162,7 +172,10 @@ pub async fn start_replica(
     let log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     let mut command = match subject {
-        Subject::Runner | Subject::RunnerListening | Subject::RunnerQuickAckOff => {
+        Subject::Runner
+        | Subject::RunnerListening
+        | Subject::RunnerQuickAckOff
+        | Subject::RunnerOneConnection => {
             let mut command = Command::new(context.runner_binary);
             command.arg("--config").arg(&config).arg("run");
             // The harness's own environment must not switch it for the other runners.
@@ -263,10 +276,17 @@ fn app_config(
     );
     let specific = match subject {
         // The runner verifies the broker's certificate, as it does by default.
-        Subject::Runner | Subject::RunnerListening | Subject::RunnerQuickAckOff => format!(
-            "stomp_port={port}\nstomp_tls=true\nstomp_cafile={ca}\n",
+        Subject::Runner
+        | Subject::RunnerListening
+        | Subject::RunnerQuickAckOff
+        | Subject::RunnerOneConnection => format!(
+            "stomp_port={port}\nstomp_tls=true\nstomp_cafile={ca}\n{renewal}",
             port = context.broker.tls_port,
             ca = context.broker.ca.display(),
+            renewal = match subject {
+                Subject::RunnerOneConnection => "stomp_max_calls_per_connection=0\n",
+                _ => "",
+            },
         ),
         // resilient-circuits always speaks TLS to the broker and does not check the CA.
         Subject::Baseline => format!(
