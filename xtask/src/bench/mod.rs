@@ -1507,6 +1507,27 @@ fn activemq_version() -> Option<String> {
     (!version.is_empty()).then_some(version)
 }
 
+/// How many messages ActiveMQ keeps for STOMP acks (`StompAckEntry` objects alive after the
+/// full GC that `jcmd GC.class_histogram` makes); `None` when jcmd cannot tell.
+fn broker_kept_messages(broker_pid: u32) -> Option<f64> {
+    let output = std::process::Command::new("jcmd")
+        .arg(broker_pid.to_string())
+        .arg("GC.class_histogram")
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let kept = text
+        .lines()
+        .find(|line| line.trim_end().ends_with(".stomp.StompAckEntry"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|count| count.parse::<f64>().ok());
+    // A histogram without the class means none is alive.
+    Some(kept.unwrap_or(0.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1598,25 +1619,4 @@ mod tests {
         assert!(plan(&["--slow"]).is_err());
         assert!(plan(&["--help"]).unwrap().is_none());
     }
-}
-
-/// How many messages ActiveMQ keeps for STOMP acks (`StompAckEntry` objects alive after the
-/// full GC that `jcmd GC.class_histogram` makes); `None` when jcmd cannot tell.
-fn broker_kept_messages(broker_pid: u32) -> Option<f64> {
-    let output = std::process::Command::new("jcmd")
-        .arg(broker_pid.to_string())
-        .arg("GC.class_histogram")
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let kept = text
-        .lines()
-        .find(|line| line.trim_end().ends_with(".stomp.StompAckEntry"))
-        .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|count| count.parse::<f64>().ok());
-    // A histogram without the class means none is alive.
-    Some(kept.unwrap_or(0.0))
 }
