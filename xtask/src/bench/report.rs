@@ -765,6 +765,7 @@ fn markdown(report: &Report) -> String {
          A burst is published all at once unless the scenario says one call at a time (the next published when the previous has its final reply); latency runs from a message's publish to its final reply. \
          With several runners, CPU is their sum and peak RSS the largest; MISP requests are those misp-sim saw per answered call. \
          CPU is the subject's user + system time (`/proc/<pid>/stat`) during the burst; peak RSS is its `VmHWM` after the burst. \
+         \"Broker kept\" is how many messages ActiveMQ still held for STOMP acks after the burst, the subject still connected (`StompAckEntry` objects alive after `jcmd GC.class_histogram`'s full GC). \
          Every run starts a fresh subject on a fresh org.\n",
     );
     text.push_str(&format!(
