@@ -661,6 +661,34 @@ mod tests {
     }
 
     #[test]
+    fn a_planned_renewal_of_the_connection_is_not_a_reconnect() {
+        let metrics = Metrics::new(&["misp_create_event"], 4);
+        metrics.broker_up(1);
+        metrics.broker_renewing();
+        metrics.broker_up(1);
+        metrics.broker_renewing();
+        metrics.broker_up(1);
+        let text = metrics.encode();
+        assert!(
+            text.contains("soar_runner_broker_renewals_total 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("soar_runner_broker_reconnects_total 0\n"),
+            "{text}"
+        );
+        assert_eq!(metrics.status().broker.reconnects, 0);
+        metrics.broker_down();
+        metrics.broker_up(1);
+        let text = metrics.encode();
+        assert!(
+            text.contains("soar_runner_broker_reconnects_total 1\n"),
+            "{text}"
+        );
+        assert_eq!(metrics.status().broker.reconnects, 1);
+    }
+
+    #[test]
     fn after_a_reload_drain_the_new_rounds_workers_and_broker_decide_readiness() {
         let metrics = Metrics::new(&["misp_create_event"], 4);
         metrics.watch_workers(Arc::new(Semaphore::new(4)));
