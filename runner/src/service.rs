@@ -102,6 +102,12 @@ pub async fn run(
                     return Err(ServiceError::Refused(reason));
                 }
                 shared.count(Metrics::broker_connect_failed);
+                if renewing {
+                    // The connection being replaced takes no messages: until a new one is
+                    // subscribed, the runner is not serving, and says so.
+                    renewing = false;
+                    shared.count(Metrics::broker_down);
+                }
                 let delay = backoff.next_delay();
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "cannot connect to the broker; retrying");
                 tokio::select! {

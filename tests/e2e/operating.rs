@@ -589,3 +589,96 @@ fn socket_inodes(pid: u32) -> HashSet<String> {
         })
         .unwrap_or_default()
 }
+
+/// When the fresh connection that replaces one after `stomp_max_calls_per_connection`
+/// messages cannot be made, the runner takes no messages, and `/readyz` says so until a
+/// connection is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_a_replacement_connection_cannot_be_made() {
+    let harness = Harness::start().await;
+    let gate = Gate::start(harness.broker.port).await;
+    let port = support::free_port();
+    let options = RunnerOptions {
+        stomp_tls: false,
+        extra_resilient: format!(
+            "metrics_listen=127.0.0.1:{port}\nstomp_max_calls_per_connection=3"
+        ),
+        ..RunnerOptions::default()
+    };
+    let config = harness.write_config("renewing", &options);
+    let text = std::fs::read_to_string(&config).expect("read app.config");
+    let through_gate = text.replacen(
+        &format!("stomp_port={}\n", harness.broker.port),
+        &format!("stomp_port={}\n", gate.port),
+        1,
+    );
+    assert_ne!(text, through_gate, "the config names the broker's port");
+    std::fs::write(&config, through_gate).expect("write app.config");
+    let runner = support::Runner::spawn(&config, &["run"], harness.dir.path().join("renewing.log"));
+    runner.wait_for_log("has started successfully", WAIT);
+    let address = format!("127.0.0.1:{port}");
+    wait_for_status(&address, "/readyz", 200).await;
+
+    gate.refuse(true);
+    // The third message taken makes the runner replace its connection, which the gate
+    // refuses; the three replies go out on the connection being replaced.
+    for n in 0..3 {
+        let (_, replies) = harness.search_once(&format!("before renewal {n}")).await;
+        assert!(replies.last().is_some_and(|reply| reply.complete));
+    }
+    let body = wait_for_status(&address, "/readyz", 503).await;
+    assert!(body.starts_with("not subscribed"), "{body:?}");
+    let (_, metrics) = http_get(&address, "/metrics").await;
+    assert_eq!(value(&metrics, "soar_runner_broker_connected"), 0.0);
+
+    gate.refuse(false);
+    wait_for_status(&address, "/readyz", 200).await;
+    let (_, replies) = harness.search_once("after renewal").await;
+    assert!(
+        replies.last().is_some_and(|reply| reply.complete),
+        "served again once a connection is back; log:\n{}",
+        runner.log()
+    );
+    let (_, metrics) = http_get(&address, "/metrics").await;
+    assert!(value(&metrics, "soar_runner_broker_renewals_total") >= 1.0);
+    assert!(value(&metrics, "soar_runner_broker_connect_failures_total") >= 1.0);
+}
+
+/// A plain-TCP proxy to the broker that relays every connection, or, while refusing,
+/// closes new ones at once (connections already relayed carry on).
+struct Gate {
+    port: u16,
+    refusing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Gate {
+    async fn start(broker_port: u16) -> Gate {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the gate listens");
+        let port = listener.local_addr().expect("a local address").port();
+        let refusing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let refuse = refusing.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if refuse.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut broker) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", broker_port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut broker).await;
+                    }
+                });
+            }
+        });
+        Gate { port, refusing }
+    }
+
+    fn refuse(&self, refusing: bool) {
+        self.refusing
+            .store(refusing, std::sync::atomic::Ordering::SeqCst);
+    }
+}
