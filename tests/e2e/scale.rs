@@ -71,20 +71,14 @@ async fn a_runner_killed_mid_burst_leaves_every_call_exactly_one_final_reply() {
         |index| json!({"misp_event_name": event_name(index), "misp_distribution": 0}),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(45);
-    for id in &ids {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if let Err(error) = driver
-            .wait_final(id, left.max(Duration::from_millis(1)))
-            .await
-        {
-            panic!(
-                "{error}; {} of {CALLS} answered; the survivor's log:\n{}",
-                driver.final_replies().len(),
-                tail(&survivor.log(), 40)
-            );
-        }
-    }
+    wait_for_every_final(
+        &driver,
+        &ids,
+        Duration::from_secs(45),
+        "the survivor's log",
+        &survivor,
+    )
+    .await;
     let answered_in = started.elapsed();
     // Late duplicates would arrive now.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -175,20 +169,14 @@ async fn a_burst_across_a_broker_restart_gets_exactly_one_final_reply_per_call()
         .await
         .expect("the restart finishes");
     let restarted_at = started.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    for id in &ids {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if let Err(error) = driver
-            .wait_final(id, left.max(Duration::from_millis(1)))
-            .await
-        {
-            panic!(
-                "{error}; {} of {CALLS} answered; runner log:\n{}",
-                driver.final_replies().len(),
-                tail(&runner.log(), 40)
-            );
-        }
-    }
+    wait_for_every_final(
+        &driver,
+        &ids,
+        Duration::from_secs(40),
+        "runner log",
+        &runner,
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     assert!(
@@ -210,6 +198,32 @@ async fn a_burst_across_a_broker_restart_gets_exactly_one_final_reply_per_call()
         figures.requests as f64 / CALLS as f64,
         figures.ran_twice.len(),
     );
+}
+
+/// Waits until every call in `ids` has its final reply, all within `within`; otherwise fails
+/// the test with the count answered and the tail of `runner`'s log.
+async fn wait_for_every_final(
+    driver: &soar_sim::Driver,
+    ids: &[String],
+    within: Duration,
+    whose_log: &str,
+    runner: &Runner,
+) {
+    let deadline = Instant::now() + within;
+    for id in ids {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(error) = driver
+            .wait_final(id, left.max(Duration::from_millis(1)))
+            .await
+        {
+            panic!(
+                "{error}; {} of {} answered; {whose_log}:\n{}",
+                driver.final_replies().len(),
+                ids.len(),
+                tail(&runner.log(), 40)
+            );
+        }
+    }
 }
 
 /// How the runner's log line for a completed call ends (the span's fields come first).
@@ -448,20 +462,14 @@ async fn replacing_the_connection_every_40_messages_runs_and_answers_each_call_o
         },
     );
     let started = Instant::now();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for id in &ids {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if let Err(error) = driver
-            .wait_final(id, left.max(Duration::from_millis(1)))
-            .await
-        {
-            panic!(
-                "{error}; {} of {CALLS} answered; runner log:\n{}",
-                driver.final_replies().len(),
-                tail(&runner.log(), 40)
-            );
-        }
-    }
+    wait_for_every_final(
+        &driver,
+        &ids,
+        Duration::from_secs(60),
+        "runner log",
+        &runner,
+    )
+    .await;
     let answered_in = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
 
