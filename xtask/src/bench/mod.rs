@@ -747,23 +747,16 @@ impl Bench<'_> {
         for (keys, misp_latency_ms, in_flight, (messages, runs)) in shapes {
             self.misp
                 .set_latency(Duration::from_millis(misp_latency_ms));
-            let mut off = Vec::new();
-            let mut on = Vec::new();
-            for run in 1..=runs {
-                for (key, subject) in [
-                    (keys[0], Subject::RunnerQuickAckOff),
-                    (keys[1], Subject::Runner),
-                ] {
-                    let label = format!("{key}, run {run}/{runs}");
-                    let measured = self
-                        .subject_run(&label, subject, 25, messages, in_flight)
-                        .await?;
-                    match subject {
-                        Subject::RunnerQuickAckOff => off.push(measured),
-                        _ => on.push(measured),
-                    }
-                }
-            }
+            let [off, on] = self
+                .alternated_runs(
+                    [
+                        (keys[0], Subject::RunnerQuickAckOff),
+                        (keys[1], Subject::Runner),
+                    ],
+                    (messages, runs),
+                    in_flight,
+                )
+                .await?;
             let shape = match in_flight {
                 Some(_) => "MISP instant, one call at a time".to_string(),
                 None => format!("MISP {misp_latency_ms} ms"),
@@ -786,6 +779,27 @@ impl Bench<'_> {
         Ok(results)
     }
 
+    /// `runs` runs of each of two subjects, taken in turn (first, second, first...) so that
+    /// drift in the machine falls on both alike, num_workers 25; the figures of each.
+    async fn alternated_runs(
+        &mut self,
+        pair: [(&str, Subject); 2],
+        (messages, runs): (usize, usize),
+        in_flight: Option<usize>,
+    ) -> Result<[Vec<RunFigures>; 2]> {
+        let mut figures = [Vec::new(), Vec::new()];
+        for run in 1..=runs {
+            for (side, (key, subject)) in pair.iter().enumerate() {
+                let label = format!("{key}, run {run}/{runs}");
+                figures[side].push(
+                    self.subject_run(&label, *subject, 25, messages, in_flight)
+                        .await?,
+                );
+            }
+        }
+        Ok(figures)
+    }
+
     /// The runner as shipped (a fresh broker connection every 5,000 messages) and on one
     /// connection (`stomp_max_calls_per_connection=0`), runs taken in turn, MISP instant,
     /// each run one burst: the broker's CPU per call, and what it still keeps for the
@@ -795,23 +809,16 @@ impl Bench<'_> {
         (messages, runs): (usize, usize),
     ) -> Result<Vec<ScenarioResult>> {
         self.misp.set_latency(Duration::ZERO);
-        let mut renewing = Vec::new();
-        let mut one = Vec::new();
-        for run in 1..=runs {
-            for (key, subject) in [
-                ("runner_one_connection", Subject::RunnerOneConnection),
-                ("runner_renewing", Subject::Runner),
-            ] {
-                let label = format!("{key}, run {run}/{runs}");
-                let measured = self
-                    .subject_run(&label, subject, 25, messages, None)
-                    .await?;
-                match subject {
-                    Subject::RunnerOneConnection => one.push(measured),
-                    _ => renewing.push(measured),
-                }
-            }
-        }
+        let [one, renewing] = self
+            .alternated_runs(
+                [
+                    ("runner_one_connection", Subject::RunnerOneConnection),
+                    ("runner_renewing", Subject::Runner),
+                ],
+                (messages, runs),
+                None,
+            )
+            .await?;
         Ok(vec![
             ScenarioResult {
                 key: "runner_one_connection",
@@ -1518,18 +1525,37 @@ fn broker_kept_messages(broker_pid: u32) -> Option<f64> {
     if !output.status.success() {
         return None;
     }
-    let text = String::from_utf8_lossy(&output.stdout);
-    let kept = text
-        .lines()
+    Some(kept_in_histogram(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// The `StompAckEntry` count of a class histogram (`num: #instances #bytes class`); none
+/// when the class is not in it, since it lists only classes with live objects.
+fn kept_in_histogram(text: &str) -> f64 {
+    text.lines()
         .find(|line| line.trim_end().ends_with(".stomp.StompAckEntry"))
         .and_then(|line| line.split_whitespace().nth(1))
-        .and_then(|count| count.parse::<f64>().ok());
-    // A histogram without the class means none is alive.
-    Some(kept.unwrap_or(0.0))
+        .and_then(|count| count.parse::<f64>().ok())
+        .unwrap_or(0.0)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_kept_messages_are_the_stomp_ack_entries_of_the_histogram() {
+        let histogram = "\
+ num     #instances         #bytes  class name (module)
+-------------------------------------------------------
+  12:         10001         640064  org.apache.activemq.command.MessageDispatch
+  20:         10001         320032  org.apache.activemq.transport.stomp.StompAckEntry
+  21:             3            408  org.apache.activemq.transport.stomp.StompAckEntryHolder
+";
+        assert_eq!(super::kept_in_histogram(histogram), 10001.0);
+        assert_eq!(
+            super::kept_in_histogram("  1:  5  80  java.lang.String (java.base@17)\n"),
+            0.0
+        );
+    }
+
     use super::*;
 
     fn plan(arguments: &[&str]) -> Result<Option<Plan>> {
