@@ -690,8 +690,7 @@ fn record_call_ids(call: &dispatch::Call) {
 /// Sends a final reply and its message's ACK in one transaction and waits for the broker's
 /// receipt of the COMMIT, so `true` means the broker has both. An empty `reply_to` sends
 /// only the ACK. Replies that become ready while a commit is out share the next one
-/// (`commit_grouped`): ActiveMQ's cost per COMMIT that carries an ACK grows with the queue's
-/// backlog, so under load fewer commits keep the broker from being the bottleneck.
+/// (`commit_grouped`), so under load the broker gets fewer commits.
 async fn commit_reply(sender: &StompSender, reply: &FinalReply, ack: Option<&str>) -> bool {
     let mut transaction = sender.transaction();
     if !reply.reply_to.is_empty() {
